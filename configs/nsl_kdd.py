@@ -1,0 +1,30 @@
+"""NSL-KDD: train on KDDTrain+, test on KDDTest+ and KDDTest-21.
+
+  python -m netclf.main --config configs/nsl_kdd.py --workdir runs/nsl_kdd
+
+A quick run on the first 20% of the training file:
+
+  python -m netclf.main --config configs/nsl_kdd.py --workdir runs/nsl_20 \
+    --config.data.train=KDDTrain+_20Percent.txt
+
+The files are read from `data.dir`: by default the NETCLF_NSL_KDD_DIR
+environment variable, else ../shared/data/nsl-kdd beside the repository.
+"""
+
+import os
+import pathlib
+
+from configs import default
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DEFAULT_DIR = REPO_ROOT.parent / 'shared' / 'data' / 'nsl-kdd'
+
+
+def get_config():
+  config = default.get_config()
+  config.name = 'nsl_kdd'
+  config.data.format = 'nsl_kdd'
+  config.data.dir = os.environ.get('NETCLF_NSL_KDD_DIR', str(DEFAULT_DIR))
+  config.data.train = 'KDDTrain+.txt'
+  config.data.test = ('KDDTest+.txt', 'KDDTest-21.txt')
+  return config

@@ -1,0 +1,117 @@
+"""Saving and restoring a `Classifier` with orbax.
+
+A checkpoint directory holds two orbax items: `variables` (the model's
+arrays) and `metadata` (JSON: model settings, preprocessing, threshold,
+reader options, the run's config and package versions). Nothing else is
+needed to score with it.
+"""
+
+import json
+import pathlib
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from netclf import classifier as classifier_lib
+from netclf import preprocessing
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint is missing, incomplete or does not fit its own record."""
+
+
+def _checkpointer():
+  return ocp.Checkpointer(ocp.CompositeCheckpointHandler())
+
+
+def save(path, clf, *, config=None, extra=None):
+  """Writes `clf` under `path` (an absolute or relative directory)."""
+  path = pathlib.Path(path).absolute()
+  metadata = {
+    'format_version': FORMAT_VERSION,
+    'model': clf.model_settings,
+    'preprocessing': json.loads(clf.preprocessor.to_json()),
+    'threshold': float(clf.threshold),
+    'reader': clf.reader,
+    'num_models': clf.num_models,
+    'config': config or {},
+    **(extra or {}),
+  }
+  variables = jax.tree.map(np.asarray, clf.variables)
+  _checkpointer().save(
+    path,
+    ocp.args.Composite(
+      variables=ocp.args.StandardSave(variables),
+      metadata=ocp.args.JsonSave(metadata),
+    ),
+    force=True,
+  )
+  return path
+
+
+def _abstract_variables(model_settings, num_features, num_models):
+  model = classifier_lib.build_model(model_settings)
+
+  def init(key):
+    return model.init(key, jax.numpy.zeros((1, num_features)), train=False)
+
+  keys = jax.random.split(jax.random.key(0), num_models)
+  return jax.eval_shape(jax.vmap(init), keys)
+
+
+def load(path):
+  """Restores a `Classifier`; raises `CheckpointError` if it cannot."""
+  path = pathlib.Path(path).absolute()
+  if not path.is_dir():
+    raise CheckpointError(f'checkpoint directory {path} does not exist')
+  ckptr = _checkpointer()
+  try:
+    metadata = ckptr.restore(
+      path, ocp.args.Composite(metadata=ocp.args.JsonRestore())
+    )['metadata']
+    preprocessor = preprocessing.Preprocessor.from_json(
+      json.dumps(metadata['preprocessing'])
+    )
+    model_settings = metadata['model']
+    abstract = _abstract_variables(
+      model_settings,
+      preprocessor.schema.num_features,
+      int(metadata['num_models']),
+    )
+    restored = ckptr.restore(
+      path,
+      ocp.args.Composite(variables=ocp.args.StandardRestore(abstract)),
+    )['variables']
+  except CheckpointError:
+    raise
+  except Exception as e:  # orbax raises many types for damaged files.
+    reason = str(e).strip().splitlines()[0] if str(e).strip() else ''
+    raise CheckpointError(
+      f'checkpoint {path} is unreadable or corrupt: '
+      f'{type(e).__name__}: {reason[:200]}'
+    ) from None
+  _check_shapes(path, abstract, restored)
+  return classifier_lib.Classifier(
+    model_settings=model_settings,
+    variables=restored,
+    preprocessor=preprocessor,
+    threshold=float(metadata['threshold']),
+    reader=metadata.get('reader', {}),
+  ), metadata
+
+
+def _check_shapes(path, expected, restored):
+  want = jax.tree_util.tree_flatten_with_path(expected)[0]
+  got = dict(jax.tree_util.tree_flatten_with_path(restored)[0])
+  for key, spec in want:
+    value = got.get(key)
+    if value is None or tuple(value.shape) != tuple(spec.shape):
+      name = jax.tree_util.keystr(key)
+      shape = None if value is None else tuple(value.shape)
+      raise CheckpointError(
+        f'checkpoint {path}: {name} has shape {shape}, its record says'
+        f' {tuple(spec.shape)}'
+      )

@@ -1,0 +1,421 @@
+"""K-fold training with all folds in one compiled program.
+
+The step functions in `netclf.train` are written for one fold. Here they are
+combined into one epoch with early-stopping bookkeeping, which is either
+`jax.vmap`-ed over a leading fold axis (every fold trains in the same
+program, each with its own key, rows and preprocessing statistics) or run
+fold by fold as a reference. The encoded rows sit on the device once; folds
+only hold row numbers into them.
+"""
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from sklearn import model_selection
+
+from netclf import preprocessing
+from netclf import train as train_lib
+
+
+class TrainingError(RuntimeError):
+  """Training cannot go on (for example, the loss is no longer finite)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+  """How long and how each fold trains."""
+
+  epochs: int = 50
+  batch_size: int = 256
+  eval_batch_size: int = 4096
+  warmup_epochs: int = 5
+  warmup_input_dropout: float = 0.9
+  early_stopping: bool = True
+  patience: int = 5
+  min_delta: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldPlan:
+  """Per-fold row numbers (padded to one length) and fitted statistics."""
+
+  train_index: np.ndarray  # [folds, n_train] int32
+  train_weight: np.ndarray  # [folds, n_train] float32, 0 on padding
+  val_index: np.ndarray  # [folds, n_val] int32
+  val_weight: np.ndarray  # [folds, n_val] float32, 0 on padding
+  val_rows: tuple[np.ndarray, ...]  # each fold's real validation rows
+  stats: preprocessing.FeatureStats  # stacked, leading fold axis
+  prior_logits: np.ndarray  # [folds] log-odds of attacks in training rows
+
+  @property
+  def num_folds(self):
+    return self.train_index.shape[0]
+
+
+class Stopper(NamedTuple):
+  """Early-stopping state of one fold."""
+
+  best: Any  # {'params', 'batch_stats'} of the best epoch so far
+  best_loss: jax.Array
+  best_epoch: jax.Array  # 1-based; 0 before the first epoch
+  bad_epochs: jax.Array
+  stopped: jax.Array
+  epochs_run: jax.Array
+
+
+@dataclasses.dataclass
+class FoldResult:
+  """What cross-validation hands to the rest of the run."""
+
+  variables: Any  # best variables, stacked over folds
+  best_epoch: np.ndarray
+  best_val_loss: np.ndarray
+  epochs_run: np.ndarray
+  oof_probs: tuple[np.ndarray, ...]  # per fold, aligned with val_rows
+  compile_s: float
+  train_s: float
+
+
+def split_folds(labels, num_folds, *, stratified=False, seed=42):
+  """Returns `[(train_rows, val_rows)]` from scikit-learn's splitters."""
+  labels = np.asarray(labels)
+  cls = model_selection.StratifiedKFold if stratified else model_selection.KFold
+  splitter = cls(n_splits=num_folds, shuffle=True, random_state=seed)
+  return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def pad_rows(rows_per_fold, multiple):
+  """Pads each fold's rows to one length, a multiple of `multiple`.
+
+  Padding repeats a fold's own rows with weight 0, so batch statistics see
+  data from that fold while the loss ignores it.
+  """
+  longest = max(len(r) for r in rows_per_fold)
+  length = max(multiple, -(-longest // multiple) * multiple)
+  index = np.zeros((len(rows_per_fold), length), np.int32)
+  weight = np.zeros((len(rows_per_fold), length), np.float32)
+  for f, rows in enumerate(rows_per_fold):
+    if len(rows):
+      index[f] = np.resize(rows, length)
+      weight[f, : len(rows)] = 1.0
+  return index, weight
+
+
+def prior_logit(labels):
+  """Log-odds of the attack share, clipped away from 0 and 1."""
+  p = float(np.clip(np.mean(labels), 1e-4, 1 - 1e-4))
+  return np.log(p / (1 - p))
+
+
+def make_plan(encoded, labels, splits, settings, *, log1p='auto'):
+  """Fits each fold's preprocessing on its training rows and pads rows."""
+  schema, numeric, codes = encoded
+  stats = [
+    preprocessing.fit_stats(schema, numeric[tr], codes[tr], log1p=log1p)
+    for tr, _ in splits
+  ]
+  train_index, train_weight = pad_rows(
+    [tr for tr, _ in splits], settings.batch_size
+  )
+  val_index, val_weight = pad_rows(
+    [va for _, va in splits], settings.eval_batch_size
+  )
+  return FoldPlan(
+    train_index=train_index,
+    train_weight=train_weight,
+    val_index=val_index,
+    val_weight=val_weight,
+    val_rows=tuple(va for _, va in splits),
+    stats=preprocessing.stack_stats(stats),
+    prior_logits=np.array(
+      [prior_logit(labels[tr]) for tr, _ in splits], np.float32
+    ),
+  )
+
+
+def _where(condition, new, old):
+  return jax.tree.map(lambda n, o: jnp.where(condition, n, o), new, old)
+
+
+def _variables(state):
+  return {'params': state.params, 'batch_stats': state.batch_stats}
+
+
+class _FoldPrograms:
+  """The single-fold functions of a run, closed over its static settings."""
+
+  def __init__(self, model, tx, loss, settings, num_features):
+    self.model = model
+    self.warm_model = model.clone(input_dropout=settings.warmup_input_dropout)
+    self.tx = tx
+    self.loss = loss
+    self.settings = settings
+    self.num_features = num_features
+
+  def init(self, key, prior):
+    """A fresh state for the first phase (warm-up when there is one)."""
+    first = self.warm_model if self.settings.warmup_epochs else self.model
+    state = train_lib.create_train_state(
+      first, key, self.num_features, self.tx, prior_logit=prior
+    )
+    inf = jnp.array(jnp.inf, jnp.float32)
+    zero = jnp.array(0, jnp.int32)
+    stopper = Stopper(
+      best=_variables(state),
+      best_loss=inf,
+      best_epoch=zero,
+      bad_epochs=zero,
+      stopped=jnp.array(False),
+      epochs_run=zero,
+    )
+    return state, stopper
+
+  def warmup_epoch(self, state, epoch, key, inputs, data):
+    stats, train_index, train_weight, _, _ = inputs
+    key = jax.random.fold_in(jax.random.fold_in(key, 0), epoch)
+    return train_lib.train_epoch(
+      state,
+      data,
+      stats,
+      train_index,
+      train_weight,
+      key,
+      batch_size=self.settings.batch_size,
+      loss=self.loss,
+    )
+
+  def start_main(self, state):
+    return train_lib.restart(state, self.model.apply, self.tx)
+
+  def main_epoch(self, state, stopper, epoch, key, inputs, data):
+    """One epoch, validation and early-stopping update for one fold."""
+    s = self.settings
+    stats, train_index, train_weight, val_index, val_weight = inputs
+    key = jax.random.fold_in(jax.random.fold_in(key, 1), epoch)
+    new_state, train_loss = train_lib.train_epoch(
+      state,
+      data,
+      stats,
+      train_index,
+      train_weight,
+      key,
+      batch_size=s.batch_size,
+      loss=self.loss,
+    )
+    val_loss, _ = train_lib.evaluate(
+      new_state,
+      data,
+      stats,
+      val_index,
+      val_weight,
+      batch_size=s.eval_batch_size,
+      loss=self.loss,
+    )
+    active = ~stopper.stopped
+    improved = active
+    if s.early_stopping:
+      improved &= val_loss < stopper.best_loss - s.min_delta
+    bad_epochs = jnp.where(improved, 0, stopper.bad_epochs + active)
+    stopper = Stopper(
+      best=_where(improved, _variables(new_state), stopper.best),
+      best_loss=jnp.where(improved, val_loss, stopper.best_loss),
+      best_epoch=jnp.where(improved, epoch + 1, stopper.best_epoch),
+      bad_epochs=bad_epochs,
+      stopped=stopper.stopped | (s.early_stopping & (bad_epochs >= s.patience)),
+      epochs_run=stopper.epochs_run + active,
+    )
+    # A stopped fold keeps its state: its updates are masked out.
+    state = _where(active, new_state, state)
+    return state, stopper, train_loss, val_loss, active
+
+  def predict(self, state, variables, inputs, data):
+    stats, _, _, val_index, val_weight = inputs
+    state = state.replace(
+      params=variables['params'], batch_stats=variables['batch_stats']
+    )
+    return train_lib.evaluate(
+      state,
+      data,
+      stats,
+      val_index,
+      val_weight,
+      batch_size=self.settings.eval_batch_size,
+      loss=self.loss,
+    )[1]
+
+
+def _compile(fn, *args, donate=()):
+  return jax.jit(fn, donate_argnums=donate).lower(*args).compile()
+
+
+def _check_finite(losses, folds, phase, epoch):
+  for fold, value in zip(folds, losses, strict=True):
+    if not np.isfinite(value):
+      raise TrainingError(
+        f'{phase} loss of fold {fold} became {value} at epoch {epoch + 1};'
+        ' lower the learning rate or check the inputs'
+      )
+
+
+def train_folds(
+  model,
+  tx,
+  loss,
+  data,
+  plan,
+  key,
+  settings,
+  *,
+  mode='vmap',
+  on_epoch: Callable[..., None] | None = None,
+):
+  """Trains every fold of `plan` and returns their best variables.
+
+  Args:
+    model: the Flax module for the main phase.
+    tx: the optax optimizer (a fresh copy starts each phase).
+    loss: per-example loss `loss(logits, labels)`, hashable.
+    data: `DeviceData` of all training rows.
+    plan: the `FoldPlan`.
+    key: the run's key; fold `f` uses `fold_in(key, f)`.
+    settings: `TrainSettings`.
+    mode: 'vmap' (all folds in one program) or 'sequential'.
+    on_epoch: called as `on_epoch(phase, epoch, folds, train_loss, val_loss,
+      active)` after each epoch with host values, for logging.
+
+  Returns:
+    A `FoldResult`.
+  """
+  num_features = plan.stats.code_map.shape[-1] + plan.stats.mean.shape[-1]
+  programs = _FoldPrograms(model, tx, loss, settings, num_features)
+  keys = jnp.stack([jax.random.fold_in(key, f) for f in range(plan.num_folds)])
+  inputs = (
+    jax.tree.map(jnp.asarray, plan.stats),
+    jnp.asarray(plan.train_index),
+    jnp.asarray(plan.train_weight),
+    jnp.asarray(plan.val_index),
+    jnp.asarray(plan.val_weight),
+  )
+  priors = jnp.asarray(plan.prior_logits)
+  # The sequential reference runs the very same single-fold functions
+  # without the fold axis; the vmapped run maps them over all folds at once.
+  single = {
+    'init': programs.init,
+    'warmup': programs.warmup_epoch,
+    'start': programs.start_main,
+    'main': programs.main_epoch,
+    'predict': programs.predict,
+  }
+  if mode == 'vmap':
+    groups = [np.arange(plan.num_folds)]
+    fns = {
+      'init': jax.vmap(single['init']),
+      'warmup': jax.vmap(single['warmup'], in_axes=(0, None, 0, 0, None)),
+      'start': jax.vmap(single['start']),
+      'main': jax.vmap(single['main'], in_axes=(0, 0, None, 0, 0, None)),
+      'predict': jax.vmap(single['predict'], in_axes=(0, 0, 0, None)),
+    }
+  elif mode == 'sequential':
+    groups = list(range(plan.num_folds))
+    fns = single
+  else:
+    raise ValueError(f"unknown fold mode {mode!r}: use 'vmap' or 'sequential'")
+  results = []
+  compiled = None
+  start = time.perf_counter()
+  for folds in groups:
+    group = (
+      keys[folds],
+      priors[folds],
+      jax.tree.map(lambda x, folds=folds: x[folds], inputs),
+    )
+    if compiled is None:
+      logging.info('Compiling the fold programs (%s).', mode)
+      t0 = time.perf_counter()
+      compiled = _compile_all(fns, *group, data)
+      compile_s = time.perf_counter() - t0
+      logging.info('Compilation done in %.1f s.', compile_s)
+    stopper, probs = _run_group(
+      compiled, folds, *group, data, settings, on_epoch
+    )
+    if mode == 'sequential':
+      stopper, probs = jax.tree.map(lambda x: x[None], (stopper, probs))
+    results.append((stopper, probs))
+  train_s = time.perf_counter() - start - compile_s
+  stopper = jax.tree.map(lambda *x: np.concatenate(x), *[r[0] for r in results])
+  probs = np.concatenate([r[1] for r in results])
+  return FoldResult(
+    variables=stopper.best,
+    best_epoch=stopper.best_epoch,
+    best_val_loss=stopper.best_loss,
+    epochs_run=stopper.epochs_run,
+    oof_probs=tuple(
+      probs[f, : len(rows)] for f, rows in enumerate(plan.val_rows)
+    ),
+    compile_s=compile_s,
+    train_s=train_s,
+  )
+
+
+def _compile_all(fns, keys, priors, inputs, data):
+  """Compiles each program once, ahead of time, for one group's shapes."""
+  state, stopper = jax.eval_shape(fns['init'], keys, priors)
+  epoch = jnp.int32(0)
+  main_state = jax.eval_shape(fns['start'], state)
+  return {
+    'init': _compile(fns['init'], keys, priors),
+    'warmup': _compile(
+      fns['warmup'], state, epoch, keys, inputs, data, donate=(0,)
+    ),
+    'start': _compile(fns['start'], state),
+    'main': _compile(
+      fns['main'],
+      main_state,
+      stopper,
+      epoch,
+      keys,
+      inputs,
+      data,
+      donate=(0, 1),
+    ),
+    'predict': _compile(fns['predict'], main_state, stopper.best, inputs, data),
+  }
+
+
+def _run_group(compiled, folds, keys, priors, inputs, data, settings, on_epoch):
+  """Runs warm-up and main training for one fold or a stack of folds."""
+  folds = np.atleast_1d(folds)
+  as_host = lambda x: np.atleast_1d(np.asarray(x))
+  state, stopper = compiled['init'](keys, priors)
+  for epoch in range(settings.warmup_epochs):
+    state, train_loss = compiled['warmup'](
+      state, jnp.int32(epoch), keys, inputs, data
+    )
+    train_loss = as_host(train_loss)
+    _check_finite(train_loss, folds, 'warm-up', epoch)
+    if on_epoch:
+      active = np.ones(len(folds), bool)
+      on_epoch('warmup', epoch, folds, train_loss, None, active)
+  state = compiled['start'](state)
+  for epoch in range(settings.epochs):
+    state, stopper, train_loss, val_loss, active = compiled['main'](
+      state, stopper, jnp.int32(epoch), keys, inputs, data
+    )
+    # One host transfer per epoch: the losses and which folds still train.
+    train_loss, val_loss, active, stopped = map(
+      as_host, jax.device_get((train_loss, val_loss, active, stopper.stopped))
+    )
+    _check_finite(train_loss[active], folds[active], 'training', epoch)
+    if on_epoch:
+      on_epoch('train', epoch, folds, train_loss, val_loss, active)
+    if stopped.all():
+      break
+  probs = compiled['predict'](state, stopper.best, inputs, data)
+  return jax.device_get(stopper), np.asarray(probs)

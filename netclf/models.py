@@ -1,0 +1,70 @@
+"""The residual MLP that scores flow records."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class DenseBlock(nn.Module):
+  """Dense layer, optional batch norm, ReLU and dropout, with a skip path."""
+
+  width: int
+  dropout: float
+  residual: bool = True
+  batch_norm: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train=False):
+    h = nn.Dense(self.width, use_bias=not self.batch_norm, dtype=self.dtype)(x)
+    if self.batch_norm:
+      h = nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, dtype=self.dtype
+      )(h)
+    h = nn.relu(h)
+    h = nn.Dropout(self.dropout, deterministic=not train)(h)
+    if not self.residual:
+      return h
+    if x.shape[-1] != self.width:
+      # A linear projection lets the skip path change width.
+      x = nn.Dense(self.width, use_bias=False, dtype=self.dtype, name='skip')(x)
+    return h + x
+
+
+class ResidualMLP(nn.Module):
+  """Input dropout, then dense blocks with skip connections, then one logit.
+
+  Attributes:
+    widths: width of each dense block.
+    dropouts: dropout rate after each block, one per width.
+    input_dropout: dropout rate on the input features.
+    residual: whether blocks add a skip connection.
+    batch_norm: whether blocks normalise their pre-activations.
+    dtype: compute dtype of the matmuls; parameters stay float32.
+  """
+
+  widths: Sequence[int] = (256, 256, 128)
+  dropouts: Sequence[float] = (0.4, 0.3, 0.2)
+  input_dropout: float = 0.7
+  residual: bool = True
+  batch_norm: bool = True
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train=False):
+    """Returns one attack logit per row of `x`, shape `[batch]`."""
+    if len(self.widths) != len(self.dropouts):
+      raise ValueError('widths and dropouts must have the same length')
+    x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
+    for width, rate in zip(self.widths, self.dropouts, strict=True):
+      x = DenseBlock(
+        width,
+        rate,
+        residual=self.residual,
+        batch_norm=self.batch_norm,
+        dtype=self.dtype,
+      )(x, train=train)
+    logits = nn.Dense(1, dtype=self.dtype, name='head')(x)
+    return jnp.squeeze(logits, -1).astype(jnp.float32)

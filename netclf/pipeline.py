@@ -1,0 +1,518 @@
+"""Cross-validate, pick the final model and threshold, save, and evaluate."""
+
+import contextlib
+import json
+import os
+import pathlib
+import platform
+import time
+from importlib import metadata
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+from absl import logging
+
+from netclf import checkpoints
+from netclf import classifier as classifier_lib
+from netclf import cross_validation as cv
+from netclf import evaluation
+from netclf import input_pipeline
+from netclf import losses
+from netclf import preprocessing
+from netclf import readers
+from netclf import train as train_lib
+
+FOLD_MODES = ('vmap', 'sequential')
+FINAL_MODELS = ('ensemble', 'refit')
+# Largest difference allowed between in-memory and reloaded test scores.
+RELOAD_TOLERANCE = 1e-6
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work."""
+
+
+def validate_config(config):
+  """Raises `ConfigError` on the first impossible value."""
+  checks = [
+    (
+      config.cv.folds >= 2,
+      f'cv.folds must be at least 2, not {config.cv.folds}',
+    ),
+    (config.cv.mode in FOLD_MODES, f'cv.mode must be one of {FOLD_MODES}'),
+    (
+      config.final.model in FINAL_MODELS,
+      f'final.model must be one of {FINAL_MODELS}',
+    ),
+    (
+      config.final.threshold in evaluation.THRESHOLD_METHODS,
+      f'final.threshold must be one of {evaluation.THRESHOLD_METHODS}',
+    ),
+    (config.train.epochs >= 1, 'train.epochs must be at least 1'),
+    (config.train.batch_size >= 1, 'train.batch_size must be at least 1'),
+    (config.train.eval_batch_size >= 1, 'train.eval_batch_size must be >= 1'),
+    (config.train.warmup_epochs >= 0, 'train.warmup_epochs must be >= 0'),
+    (config.train.patience >= 1, 'train.patience must be at least 1'),
+    (config.optimizer.learning_rate > 0, 'optimizer.learning_rate must be > 0'),
+    (config.optimizer.weight_decay >= 0, 'optimizer.weight_decay must be >= 0'),
+    (
+      len(config.model.widths) == len(config.model.dropouts),
+      'model.widths and model.dropouts must have the same length',
+    ),
+    (
+      all(w >= 1 for w in config.model.widths),
+      'model.widths must be positive',
+    ),
+    (config.loss.gamma >= 0, 'loss.gamma must be >= 0'),
+    (
+      config.loss.alpha is None or 0 < config.loss.alpha < 1,
+      'loss.alpha must be in (0, 1) or None',
+    ),
+  ]
+  rates = {
+    'model.input_dropout': config.model.input_dropout,
+    'train.warmup_input_dropout': config.train.warmup_input_dropout,
+    **{f'model.dropouts[{i}]': r for i, r in enumerate(config.model.dropouts)},
+  }
+  for name, rate in rates.items():
+    checks.append((0 <= rate < 1, f'{name} must be in [0, 1), not {rate}'))
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+  try:
+    jnp.dtype(config.model.dtype)
+  except TypeError:
+    raise ConfigError(
+      f'model.dtype {config.model.dtype!r} is unknown'
+    ) from None
+  try:
+    losses.Loss(config.loss.name, config.loss.alpha, config.loss.gamma)
+  except ValueError as e:
+    raise ConfigError(f'loss.name: {e}') from None
+
+
+def create_optimizer(config, steps_per_epoch):
+  """Returns the optax optimizer that the config describes."""
+  opt = config.optimizer
+  lr = opt.learning_rate
+  if opt.schedule == 'cosine':
+    lr = optax.cosine_decay_schedule(lr, steps_per_epoch * config.train.epochs)
+  elif opt.schedule != 'constant':
+    raise ConfigError("optimizer.schedule must be 'constant' or 'cosine'")
+  if opt.name == 'adam':
+    return optax.adam(lr)
+  if opt.name == 'adamw':
+    return optax.adamw(lr, weight_decay=opt.weight_decay)
+  raise ConfigError("optimizer.name must be 'adam' or 'adamw'")
+
+
+def model_settings(config):
+  """The model's keyword arguments as plain values, for checkpoints."""
+  m = config.model
+  return {
+    'widths': [int(w) for w in m.widths],
+    'dropouts': [float(r) for r in m.dropouts],
+    'input_dropout': float(m.input_dropout),
+    'residual': bool(m.residual),
+    'batch_norm': bool(m.batch_norm),
+    'dtype': str(m.dtype),
+  }
+
+
+def train_settings(config, **overrides):
+  t = config.train
+  fields = {
+    'epochs': t.epochs,
+    'batch_size': t.batch_size,
+    'eval_batch_size': t.eval_batch_size,
+    'warmup_epochs': t.warmup_epochs,
+    'warmup_input_dropout': t.warmup_input_dropout,
+    'patience': t.patience,
+    'min_delta': t.min_delta,
+  }
+  return cv.TrainSettings(**{**fields, **overrides})
+
+
+def package_versions():
+  names = (
+    'jax',
+    'jaxlib',
+    'flax',
+    'optax',
+    'orbax-checkpoint',
+    'ml-collections',
+    'scikit-learn',
+    'pandas',
+    'numpy',
+  )
+  versions = {'python': platform.python_version()}
+  for name in names:
+    try:
+      versions[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+      versions[name] = None
+  return versions
+
+
+def write_atomic(path, text):
+  """Writes a file under a temporary name, then renames it into place."""
+  path = pathlib.Path(path)
+  tmp = path.with_name(f'.{path.name}.tmp')
+  tmp.write_text(text)
+  os.replace(tmp, path)
+
+
+class EpochLogger:
+  """Logs each epoch, appends it to metrics.jsonl and moves a progress bar."""
+
+  def __init__(self, workdir, total, phase_prefix=''):
+    self.file = open(pathlib.Path(workdir) / 'metrics.jsonl', 'a')  # noqa: SIM115
+    self.bar = tqdm.tqdm(
+      total=total, desc='epochs', unit='epoch', leave=False, disable=None
+    )
+    self.prefix = phase_prefix
+
+  def __call__(self, phase, epoch, folds, train_loss, val_loss, active):
+    phase = self.prefix + phase
+    for i, fold in enumerate(folds):
+      record = {
+        'phase': phase,
+        'epoch': epoch + 1,
+        'fold': int(fold),
+        'train_loss': float(train_loss[i]),
+        'active': bool(active[i]),
+      }
+      if val_loss is not None:
+        record['val_loss'] = float(val_loss[i])
+      self.file.write(json.dumps(record) + '\n')
+    self.file.flush()
+    losses_text = ' '.join(
+      f'{v:.4f}' if a else '-'
+      for v, a in zip(
+        train_loss if val_loss is None else val_loss, active, strict=True
+      )
+    )
+    kind = 'train' if val_loss is None else 'val'
+    logging.info(
+      '%s epoch %d: %s loss per fold [%s], %d/%d folds training',
+      phase,
+      epoch + 1,
+      kind,
+      losses_text,
+      int(np.sum(active)),
+      len(folds),
+    )
+    self.bar.update(1)
+
+  def close(self):
+    self.bar.close()
+    self.file.close()
+
+
+def check_folds(labels, splits, stratified):
+  """Raises `DataError` when a fold cannot be trained or validated."""
+  for f, (train_rows, val_rows) in enumerate(splits):
+    for part, rows in (('training', train_rows), ('validation', val_rows)):
+      attacks = int(labels[rows].sum())
+      if attacks == 0 or attacks == len(rows):
+        missing = 'attacks' if attacks == 0 else 'normal rows'
+        hint = '' if stratified else '; try --config.cv.stratified=True'
+        raise readers.DataError(
+          f'fold {f} has no {missing} in its {part} rows{hint}'
+        )
+
+
+def fold_metrics(labels, splits, result, threshold):
+  """Validation metrics of each fold's best model."""
+  folds = []
+  for f, (_, val_rows) in enumerate(splits):
+    m = evaluation.binary_metrics(
+      labels[val_rows], result.oof_probs[f], threshold=threshold
+    )
+    folds.append(
+      {
+        'fold': f,
+        'rows': len(val_rows),
+        'roc_auc': m['roc_auc'],
+        'pr_auc': m['pr_auc'],
+        'f1': m['f1'],
+        'accuracy': m['accuracy'],
+        'false_alarm_rate': m['false_alarm_rate'],
+        'best_epoch': int(result.best_epoch[f]),
+        'best_val_loss': float(result.best_val_loss[f]),
+        'epochs_run': int(result.epochs_run[f]),
+      }
+    )
+  return folds
+
+
+def _devices_line():
+  return ', '.join(f'{d.platform}:{d.id}' for d in jax.devices())
+
+
+def train_and_evaluate(config, workdir):
+  """Runs cross-validation, the final model, checkpointing and evaluation.
+
+  Args:
+    config: a `ConfigDict` like `configs/default.py`.
+    workdir: directory for metrics.jsonl, the checkpoint and report.json.
+
+  Returns:
+    The report dict that is also written to `<workdir>/report.json`.
+  """
+  t_start = time.perf_counter()
+  validate_config(config)
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  logging.info('Config:\n%s', config)
+  logging.info('Devices: %s', _devices_line())
+
+  # Data, and the vocabulary of the training rows.
+  d = config.data
+  options = input_pipeline.reader_options(d.format, d)
+  train_set, test_sets = input_pipeline.load_datasets(
+    d.format,
+    directory=d.dir,
+    train=d.train,
+    test=d.test,
+    options=options,
+    num_train=d.num_train,
+    num_test=d.num_test,
+    seed=d.seed,
+  )
+  labels = train_set.labels
+  logging.info(
+    'Training rows: %d (%d attacks) from %s; test sets: %s',
+    len(train_set),
+    int(labels.sum()),
+    train_set.name,
+    ', '.join(f'{k} ({len(v)} rows)' for k, v in test_sets.items()),
+  )
+  if labels.min() == labels.max():
+    raise readers.DataError(f'{train_set.name}: the labels hold one class only')
+  if len(train_set) < 2 * config.cv.folds:
+    raise readers.DataError(
+      f'{train_set.name}: {len(train_set)} rows are too few for'
+      f' {config.cv.folds} folds'
+    )
+  schema = preprocessing.fit_schema(train_set.features, train_set.categorical)
+  numeric, codes = preprocessing.encode(schema, train_set.features)
+  nonfinite = preprocessing.count_nonfinite(schema, numeric)
+  if nonfinite:
+    logging.info(
+      'Non-finite training values (filled from training rows): %s', nonfinite
+    )
+
+  # Cross-validation, all folds in one program unless sequential is asked.
+  splits = cv.split_folds(
+    labels,
+    config.cv.folds,
+    stratified=config.cv.stratified,
+    seed=config.cv.seed,
+  )
+  check_folds(labels, splits, config.cv.stratified)
+  settings = train_settings(config)
+  plan = cv.make_plan(
+    (schema, numeric, codes),
+    labels,
+    splits,
+    settings,
+    log1p=_log1p_option(config),
+  )
+  data = train_lib.DeviceData(
+    numeric=jnp.asarray(numeric),
+    codes=jnp.asarray(codes),
+    labels=jnp.asarray(labels, jnp.float32),
+  )
+  model = classifier_lib.build_model(model_settings(config))
+  loss = losses.Loss(config.loss.name, config.loss.alpha, config.loss.gamma)
+  steps = plan.train_index.shape[1] // settings.batch_size
+  tx = create_optimizer(config, steps)
+  key = jax.random.key(config.seed)
+  per_group = settings.warmup_epochs + settings.epochs
+  groups = 1 if config.cv.mode == 'vmap' else config.cv.folds
+  logger = EpochLogger(workdir, per_group * groups)
+  with contextlib.closing(logger):
+    result = cv.train_folds(
+      model,
+      tx,
+      loss,
+      data,
+      plan,
+      key,
+      settings,
+      mode=config.cv.mode,
+      on_epoch=logger,
+    )
+
+  # Threshold from out-of-fold predictions: training rows only.
+  oof_labels = np.concatenate([labels[va] for _, va in splits])
+  oof_probs = np.concatenate(result.oof_probs)
+  threshold = evaluation.choose_threshold(
+    oof_labels,
+    oof_probs,
+    method=config.final.threshold,
+    fixed_value=config.final.fixed_threshold,
+  )
+  folds = fold_metrics(labels, splits, result, threshold)
+  logging.info(
+    'Threshold %.4f (%s on out-of-fold predictions).',
+    threshold,
+    config.final.threshold,
+  )
+
+  # The final model: the fold ensemble, or a refit on every training row.
+  refit_timing = {}
+  if config.final.model == 'ensemble':
+    variables, stats = result.variables, plan.stats
+  else:
+    variables, stats, refit_timing = _refit(
+      config,
+      model,
+      loss,
+      data,
+      labels,
+      schema,
+      numeric,
+      codes,
+      result,
+      key,
+      workdir,
+    )
+  clf = classifier_lib.Classifier(
+    model_settings=model_settings(config),
+    variables=jax.tree.map(jnp.asarray, variables),
+    preprocessor=preprocessing.Preprocessor(schema, stats),
+    threshold=threshold,
+    reader={'format': d.format, 'options': options},
+  )
+
+  # Test sets, the checkpoint and its verification.
+  t_eval = time.perf_counter()
+  test_probs = {
+    name: clf.predict_proba(ds.features) for name, ds in test_sets.items()
+  }
+  test_report = {}
+  for name, ds in test_sets.items():
+    test_report[name] = evaluation.evaluate_test_set(
+      ds.labels, test_probs[name], threshold=threshold
+    )
+    unknown = preprocessing.count_unknown(schema, clf.encode(ds.features)[1])
+    test_report[name]['unseen_categories'] = unknown
+    if unknown:
+      logging.info('%s: categories unseen in training: %s', name, unknown)
+  eval_s = time.perf_counter() - t_eval
+  checkpoint = _save_and_verify(config, workdir, clf, test_sets, test_probs)
+
+  report = {
+    'config_name': config.name,
+    'data': {
+      'format': d.format,
+      'train': train_set.name,
+      'train_rows': len(train_set),
+      'train_attacks': int(labels.sum()),
+      'features': schema.num_features,
+      'nonfinite_train_values': nonfinite,
+    },
+    'threshold': threshold,
+    'threshold_method': config.final.threshold,
+    'final_model': config.final.model,
+    'cv': {
+      'mode': config.cv.mode,
+      'splitter': 'StratifiedKFold' if config.cv.stratified else 'KFold',
+      'folds': folds,
+      'oof': evaluation.binary_metrics(
+        oof_labels, oof_probs, threshold=threshold
+      ),
+    },
+    'test': test_report,
+    'timing': {
+      'compile_s': result.compile_s + refit_timing.get('compile_s', 0.0),
+      'cv_train_s': result.train_s,
+      'refit_train_s': refit_timing.get('train_s'),
+      'eval_s': eval_s,
+      'total_s': time.perf_counter() - t_start,
+    },
+    'checkpoint': checkpoint,
+    'devices': _devices_line(),
+    'versions': package_versions(),
+    'config': json.loads(config.to_json_best_effort()),
+  }
+  write_atomic(workdir / 'report.json', json.dumps(report, indent=2) + '\n')
+  print(evaluation.format_report(report))
+  return report
+
+
+def _log1p_option(config):
+  option = config.preprocess.log1p
+  return option if isinstance(option, str) else tuple(option)
+
+
+def _refit(
+  config,
+  model,
+  loss,
+  data,
+  labels,
+  schema,
+  numeric,
+  codes,
+  result,
+  key,
+  workdir,
+):
+  """Trains one model on all rows for the folds' median best epoch."""
+  epochs = max(1, int(np.median(result.best_epoch)))
+  logging.info('Refitting on all %d rows for %d epochs.', len(labels), epochs)
+  rows = np.arange(len(labels))
+  settings = train_settings(config, epochs=epochs, early_stopping=False)
+  plan = cv.make_plan(
+    (schema, numeric, codes),
+    labels,
+    [(rows, rows[:0])],
+    settings,
+    log1p=_log1p_option(config),
+  )
+  tx = create_optimizer(
+    config, plan.train_index.shape[1] // settings.batch_size
+  )
+  logger = EpochLogger(workdir, settings.warmup_epochs + epochs, 'refit_')
+  with contextlib.closing(logger):
+    refit = cv.train_folds(
+      model,
+      tx,
+      loss,
+      data,
+      plan,
+      jax.random.fold_in(key, 10_000),
+      settings,
+      mode='vmap',
+      on_epoch=logger,
+    )
+  timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
+  return refit.variables, plan.stats, timing
+
+
+def _save_and_verify(config, workdir, clf, test_sets, test_probs):
+  """Saves the checkpoint, reloads it fresh and compares test scores."""
+  path = workdir / 'checkpoint'
+  checkpoints.save(
+    path,
+    clf,
+    config=json.loads(config.to_json_best_effort()),
+    extra={'versions': package_versions()},
+  )
+  restored, _ = checkpoints.load(path)
+  diff = 0.0
+  for name, ds in test_sets.items():
+    again = restored.predict_proba(ds.features)
+    diff = max(diff, float(np.max(np.abs(again - test_probs[name]))))
+  logging.info('Checkpoint reloaded: largest test score difference %.3g.', diff)
+  if diff > RELOAD_TOLERANCE or restored.threshold != clf.threshold:
+    raise checkpoints.CheckpointError(
+      f'reloaded checkpoint {path} scores differ by {diff:.3g}'
+    )
+  return {'path': str(path), 'max_abs_diff': diff, 'verified': True}

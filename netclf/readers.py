@@ -1,0 +1,551 @@
+"""Readers for network-flow data sets: NSL-KDD, UNSW-NB15, CIC-IDS2017, CSV.
+
+Every reader returns a `Dataset` of raw features (numeric columns as float64,
+categorical columns as stripped strings) and binary labels, 0 for normal
+traffic and 1 for attacks. Cleaning (infinities, missing values, encoding)
+is left to preprocessing, which must be fitted on training rows only.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import io
+import os
+import re
+from collections.abc import Callable
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+NSL_KDD_FEATURES = (
+  'duration',
+  'protocol_type',
+  'service',
+  'flag',
+  'src_bytes',
+  'dst_bytes',
+  'land',
+  'wrong_fragment',
+  'urgent',
+  'hot',
+  'num_failed_logins',
+  'logged_in',
+  'num_compromised',
+  'root_shell',
+  'su_attempted',
+  'num_root',
+  'num_file_creations',
+  'num_shells',
+  'num_access_files',
+  'num_outbound_cmds',
+  'is_host_login',
+  'is_guest_login',
+  'count',
+  'srv_count',
+  'serror_rate',
+  'srv_serror_rate',
+  'rerror_rate',
+  'srv_rerror_rate',
+  'same_srv_rate',
+  'diff_srv_rate',
+  'srv_diff_host_rate',
+  'dst_host_count',
+  'dst_host_srv_count',
+  'dst_host_same_srv_rate',
+  'dst_host_diff_srv_rate',
+  'dst_host_same_src_port_rate',
+  'dst_host_srv_diff_host_rate',
+  'dst_host_serror_rate',
+  'dst_host_srv_serror_rate',
+  'dst_host_rerror_rate',
+  'dst_host_srv_rerror_rate',
+)
+NSL_KDD_CATEGORICAL = ('protocol_type', 'service', 'flag')
+
+UNSW_NB15_FEATURES = (
+  'dur',
+  'proto',
+  'service',
+  'state',
+  'spkts',
+  'dpkts',
+  'sbytes',
+  'dbytes',
+  'rate',
+  'sttl',
+  'dttl',
+  'sload',
+  'dload',
+  'sloss',
+  'dloss',
+  'sinpkt',
+  'dinpkt',
+  'sjit',
+  'djit',
+  'swin',
+  'stcpb',
+  'dtcpb',
+  'dwin',
+  'tcprtt',
+  'synack',
+  'ackdat',
+  'smean',
+  'dmean',
+  'trans_depth',
+  'response_body_len',
+  'ct_srv_src',
+  'ct_state_ttl',
+  'ct_dst_ltm',
+  'ct_src_dport_ltm',
+  'ct_dst_sport_ltm',
+  'ct_dst_src_ltm',
+  'is_ftp_login',
+  'ct_ftp_cmd',
+  'ct_flw_http_mthd',
+  'ct_src_ltm',
+  'ct_srv_dst',
+  'is_sm_ips_ports',
+)
+UNSW_NB15_CATEGORICAL = ('proto', 'service', 'state')
+
+DEFAULT_CSV_DIR = 'data/network'
+
+# Text that the C parser may turn into NaN in numeric columns. It already
+# reads 'inf', 'Infinity' and '-inf' as floats; anything it leaves as text
+# goes through `_parse_floats`.
+_MISSING = ['', 'NaN', 'nan']
+_FIELD_ERROR = re.compile(r'Expected (\d+) fields in line (\d+), saw (\d+)')
+
+
+class DataError(ValueError):
+  """Bad input data; the message is one line naming the file, column or row."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+  """Raw features and binary labels read from one file."""
+
+  features: pd.DataFrame
+  labels: np.ndarray | None
+  attack_names: np.ndarray | None
+  categorical: tuple[str, ...]
+  name: str
+
+  def __len__(self) -> int:
+    return len(self.features)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Table:
+  """A parsed file, kept with its bytes to point errors at file lines."""
+
+  frame: pd.DataFrame
+  data: bytes
+  name: str
+  header: bool
+
+  def error(self, row: int, message: str) -> DataError:
+    line = _scan_lines(self.data)[0][row + self.header]
+    return DataError(f'{self.name} line {line}: {message}')
+
+
+def _read_bytes(path: str | os.PathLike) -> tuple[bytes, str]:
+  """Returns the contents and display name of a non-empty file."""
+  path = Path(path)
+  if not path.exists():
+    raise DataError(f'{path}: file does not exist')
+  if path.is_dir():
+    raise DataError(f'{path}: is a directory, expected a file')
+  try:
+    data = path.read_bytes()
+  except OSError as e:
+    raise DataError(f'{path}: cannot be read ({e.strerror})') from None
+  body = data.removeprefix(codecs.BOM_UTF8)
+  if not body or body.isspace():
+    raise DataError(f'{path}: file is empty')
+  return data, path.name
+
+
+def _scan_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+  """Returns the 1-based numbers and field counts of the non-blank lines.
+
+  Fields are counted by commas, so this is exact for unquoted files; for
+  quoted fields spanning lines the numbers are approximate.
+  """
+  buf = np.frombuffer(data, np.uint8)
+  ends = np.flatnonzero(buf == ord('\n'))
+  if buf[-1] != ord('\n'):
+    ends = np.append(ends, len(buf))
+  starts = np.concatenate([[0], ends[:-1] + 1])
+  commas = np.flatnonzero(buf == ord(','))
+  fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+  # Like pandas, skip lines holding only whitespace; they have no commas.
+  blank = np.zeros(len(ends), bool)
+  for i in np.flatnonzero(fields == 1):
+    blank[i] = not data[starts[i] : ends[i]].strip()
+  return np.flatnonzero(~blank) + 1, fields[~blank]
+
+
+def _header(data: bytes, name: str) -> list[str]:
+  """Returns the raw column names, as pandas spells them."""
+  return list(_parse_csv(data, name, header=0, nrows=0).columns)
+
+
+def _parse_csv(data: bytes, name: str, **options) -> pd.DataFrame:
+  """Runs the pandas C parser, turning its errors into `DataError`."""
+  try:
+    return pd.read_csv(
+      io.BytesIO(data),
+      keep_default_na=False,
+      encoding='utf-8-sig',
+      # Some CIC-IDS2017 files hold cp1252 dashes in their labels.
+      encoding_errors='replace',
+      low_memory=False,
+      **options,
+    )
+  except pd.errors.ParserError as e:
+    found = _FIELD_ERROR.search(str(e))
+    if found:
+      expected, line, saw = found.groups()
+      raise DataError(
+        f'{name} line {line}: found {saw} columns, expected {expected}'
+      ) from None
+    raise DataError(
+      f'{name}: cannot parse ({str(e).splitlines()[0]})'
+    ) from None
+
+
+def _parse(
+  data: bytes,
+  name: str,
+  *,
+  names: Sequence[str] | None = None,
+  text: Callable[[str], bool] = lambda column: False,
+) -> _Table:
+  """Parses a file; with `names` it has no header, else names are stripped.
+
+  Columns for which `text(stripped_name)` holds are read as strings, the
+  others are left to type inference.
+  """
+  header = names is None
+  raw = _header(data, name) if header else list(names)
+  text_raw = [c for c in raw if text(c.strip())]
+  frame = _parse_csv(
+    data,
+    name,
+    header=0 if header else None,
+    names=None if header else raw,
+    dtype={c: object for c in text_raw},
+    na_values={c: _MISSING for c in raw if c not in text_raw},
+  )
+  if frame.empty:
+    raise DataError(f'{name}: has a header but no data rows')
+  frame.columns = _strip_names(frame.columns)
+  return _Table(frame, data, name, header)
+
+
+def _strip_names(names: Sequence[str]) -> list[str]:
+  """Strips column names, numbering repeats the way pandas does."""
+  out = []
+  for raw in names:
+    base = str(raw).strip()
+    column, k = base, 0
+    while column in out:
+      k += 1
+      column = f'{base}.{k}'
+    out.append(column)
+  return out
+
+
+def _require(table: _Table, columns: Sequence[str], what: str = 'column'):
+  """Raises if any of `columns` is missing from the table."""
+  for column in columns:
+    if column not in table.frame.columns:
+      raise DataError(f'{table.name}: missing {what} {column!r}')
+
+
+def _strings(column: pd.Series) -> np.ndarray:
+  """Returns a column as an object array of stripped str, '' for missing."""
+  values = column.to_numpy(dtype=object, na_value='')
+  # Strip each distinct value once: such columns hold few distinct strings.
+  codes, uniques = pd.factorize(values)
+  return np.array([str(u).strip() for u in uniques], dtype=object)[codes]
+
+
+def _is_float(text: str) -> bool:
+  try:
+    float(text)
+  except ValueError:
+    return False
+  return True
+
+
+def _parse_floats(text: np.ndarray) -> tuple[np.ndarray | None, int]:
+  """Parses stripped strings as float64; on failure, the first bad index."""
+  text = np.where(text == '', 'nan', text)
+  try:
+    # Like float(), this takes 'Infinity', 'inf' and 'NaN' in any case.
+    return text.astype(np.float64), -1
+  except ValueError:
+    return None, next(i for i, v in enumerate(text) if not _is_float(v))
+
+
+def _is_number_dtype(column: pd.Series) -> bool:
+  """Whether pandas parsed a column as numbers (True/False do not count)."""
+  return pd.api.types.is_numeric_dtype(column) and not (
+    pd.api.types.is_bool_dtype(column)
+  )
+
+
+def _numbers(table: _Table, column: str) -> np.ndarray:
+  """Returns a numeric column as float64, raising on non-numeric text."""
+  values = table.frame[column]
+  if _is_number_dtype(values):
+    return values.to_numpy(np.float64)
+  text = _strings(values)
+  floats, bad = _parse_floats(text)
+  if floats is None:
+    raise table.error(
+      bad, f'column {column!r} has non-numeric value {text[bad]!r}'
+    )
+  return floats
+
+
+def _is_numeric(column: pd.Series) -> bool:
+  """Whether every non-empty value of a column reads as a number."""
+  return (
+    _is_number_dtype(column) or _parse_floats(_strings(column))[0] is not None
+  )
+
+
+def _label_text(table: _Table, column: str) -> np.ndarray:
+  """Returns a label column as stripped strings, raising on empty values."""
+  text = _strings(table.frame[column])
+  empty = np.flatnonzero(text == '')
+  if empty.size:
+    raise table.error(int(empty[0]), f'column {column!r} is empty')
+  return text
+
+
+def _features(
+  table: _Table, columns: Sequence[str], categorical: Sequence[str]
+) -> pd.DataFrame:
+  """Builds the feature frame: float64 numbers and object strings."""
+  out = {}
+  for column in columns:
+    if column in categorical:
+      out[column] = pd.Series(_strings(table.frame[column]), dtype=object)
+    else:
+      out[column] = pd.Series(_numbers(table, column))
+  return pd.DataFrame(out)
+
+
+def _dataset(
+  table: _Table,
+  columns: Sequence[str],
+  categorical: Sequence[str],
+  labels: np.ndarray | None = None,
+  attack_names: np.ndarray | None = None,
+) -> Dataset:
+  """Assembles a `Dataset` from a table and the chosen feature columns."""
+  if labels is not None:
+    labels = labels.astype(np.int32)
+  return Dataset(
+    features=_features(table, columns, categorical),
+    labels=labels,
+    attack_names=attack_names,
+    categorical=tuple(c for c in columns if c in categorical),
+    name=table.name,
+  )
+
+
+def read_nsl_kdd(
+  path: str | os.PathLike, *, require_labels: bool = True
+) -> Dataset:
+  """Reads an NSL-KDD text file (KDDTrain+.txt, KDDTest+.txt, ...).
+
+  Rows have no header and 43 columns: the 41 features, the attack name
+  ('normal' is label 0, any other name 1) and a difficulty score, which is
+  dropped. Files without the score (42 columns) are accepted, and without
+  labels (41 columns) when `require_labels` is False.
+
+  Args:
+    path: the file to read.
+    require_labels: whether a file without the attack-name column is an
+      error.
+
+  Returns:
+    The `Dataset`; labels and attack names are None for 41-column files.
+  """
+  data, name = _read_bytes(path)
+  lines, fields = _scan_lines(data)
+  allowed = (42, 43) if require_labels else (41, 42, 43)
+  count = int(fields[0])
+  if count not in allowed:
+    hint = ' (no attack-name column)' if count == 41 else ''
+    raise DataError(
+      f'{name} line {lines[0]}: found {count} columns{hint}, expected '
+      + ' or '.join(map(str, allowed))
+    )
+  bad = np.flatnonzero(fields != count)
+  if bad.size:
+    raise DataError(
+      f'{name} line {lines[bad[0]]}: found {fields[bad[0]]} columns, '
+      f'expected {count} as on line {lines[0]}'
+    )
+  names = NSL_KDD_FEATURES + ('attack', 'difficulty')[: count - 41]
+  text = lambda c: c in NSL_KDD_CATEGORICAL or c == 'attack'
+  table = _parse(data, name, names=names, text=text)
+  if count == 41:
+    return _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL)
+  attack = _label_text(table, 'attack')
+  labels = attack != 'normal'
+  return _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL, labels, attack)
+
+
+def read_unsw_nb15(
+  path: str | os.PathLike, *, require_labels: bool = True
+) -> Dataset:
+  """Reads an official UNSW-NB15 training or testing CSV file.
+
+  The header names `id`, the 42 features, `attack_cat` and `label` (0 for
+  normal, 1 for attacks); `id` and `attack_cat` are not features. Attack
+  names come from `attack_cat`, with 'Normal' where it is empty.
+
+  Args:
+    path: the file to read.
+    require_labels: whether a file without a `label` column is an error.
+
+  Returns:
+    The `Dataset`; labels and attack names are None without a `label`.
+  """
+  data, name = _read_bytes(path)
+  text = lambda c: c in UNSW_NB15_CATEGORICAL or c == 'attack_cat'
+  table = _parse(data, name, text=text)
+  _require(table, UNSW_NB15_FEATURES)
+  if 'label' not in table.frame.columns:
+    if require_labels:
+      raise DataError(f"{name}: missing label column 'label'")
+    return _dataset(table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL)
+  _require(table, ['attack_cat'])
+  labels = _numbers(table, 'label')
+  bad = np.flatnonzero((labels != 0) & (labels != 1))
+  if bad.size:
+    raise table.error(
+      int(bad[0]),
+      f"column 'label' has value {labels[bad[0]]:g}, expected 0 or 1",
+    )
+  attack = _strings(table.frame['attack_cat'])
+  attack[attack == ''] = 'Normal'
+  return _dataset(
+    table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL, labels, attack
+  )
+
+
+def read_cic_ids2017(
+  path: str | os.PathLike, *, require_labels: bool = True
+) -> Dataset:
+  """Reads one CIC-IDS2017 MachineLearningCVE CSV file.
+
+  Column names are stripped of the spaces the files put before them; the
+  repeated 'Fwd Header Length' keeps pandas' name 'Fwd Header Length.1'.
+  Every column but 'Label' is a numeric feature; infinite and missing rates
+  stay inf and NaN. 'BENIGN' (in any letter case) is label 0, anything else
+  1.
+
+  Args:
+    path: the file to read.
+    require_labels: whether a file without a 'Label' column is an error.
+
+  Returns:
+    The `Dataset`; labels and attack names are None without a 'Label'.
+  """
+  data, name = _read_bytes(path)
+  table = _parse(data, name, text=lambda c: c == 'Label')
+  columns = [c for c in table.frame.columns if c != 'Label']
+  if 'Label' not in table.frame.columns:
+    if require_labels:
+      raise DataError(f"{name}: missing label column 'Label'")
+    return _dataset(table, columns, ())
+  attack = _label_text(table, 'Label')
+  labels = np.char.upper(attack.astype(str)) != 'BENIGN'
+  return _dataset(table, columns, (), labels, attack)
+
+
+def read_csv(
+  path: str | os.PathLike,
+  *,
+  label_column: str,
+  benign_labels: Sequence[str] | None = None,
+  attack_labels: Sequence[str] | None = None,
+  categorical_columns: Sequence[str] | None = None,
+  drop_columns: Sequence[str] = (),
+  require_labels: bool = True,
+) -> Dataset:
+  """Reads a CSV file with a header row and one label column.
+
+  Labels are compared as stripped strings with exactly one of
+  `benign_labels` (those are 0, the rest 1) or `attack_labels` (those are 1,
+  the rest 0).
+
+  Args:
+    path: the file to read.
+    label_column: the name of the label column.
+    benign_labels: label values meaning normal traffic.
+    attack_labels: label values meaning attacks.
+    categorical_columns: the categorical features, or None to take every
+      column holding a value that does not read as a number.
+    drop_columns: columns that are not features (identifiers, times, ...).
+    require_labels: whether a file without the label column is an error.
+
+  Returns:
+    The `Dataset`; labels and attack names are None without the label
+    column. Attack names are the raw label values.
+  """
+  if (benign_labels is None) == (attack_labels is None):
+    raise ValueError('give exactly one of benign_labels and attack_labels')
+  listed = _names(benign_labels if attack_labels is None else attack_labels)
+  listed = [str(v).strip() for v in listed]
+  categorical = _names(categorical_columns or ())
+  drop_columns = _names(drop_columns)
+  data, name = _read_bytes(path)
+  text = lambda c: c == label_column or c in categorical
+  table = _parse(data, name, text=text)
+  _require(table, drop_columns, 'drop column')
+  _require(table, categorical, 'categorical column')
+  dropped = {label_column, *drop_columns}
+  columns = [c for c in table.frame.columns if c not in dropped]
+  if categorical_columns is None:
+    frame = table.frame
+    categorical = [c for c in columns if not _is_numeric(frame[c])]
+  if label_column not in table.frame.columns:
+    if require_labels:
+      raise DataError(f'{name}: missing label column {label_column!r}')
+    return _dataset(table, columns, categorical)
+  attack = _label_text(table, label_column)
+  labels = np.isin(attack, listed) == (attack_labels is not None)
+  return _dataset(table, columns, categorical, labels, attack)
+
+
+def _names(values: str | Sequence[str]) -> tuple[str, ...]:
+  """Returns option values as a tuple, taking a lone string as one name."""
+  return (values,) if isinstance(values, str) else tuple(values)
+
+
+READERS = {
+  'nsl_kdd': read_nsl_kdd,
+  'unsw_nb15': read_unsw_nb15,
+  'cic_ids2017': read_cic_ids2017,
+  'csv': read_csv,
+}
+
+
+def read(format: str, path: str | os.PathLike, **options) -> Dataset:
+  """Reads `path` with the reader registered under `format` in `READERS`."""
+  if format not in READERS:
+    known = ', '.join(sorted(READERS))
+    raise DataError(f'unknown data format {format!r}; known formats: {known}')
+  return READERS[format](path, **options)

@@ -1,0 +1,23 @@
+"""Shared test helpers."""
+
+import os
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def nsl_kdd_dir():
+  """The NSL-KDD directory; in CI a missing one fails instead of skipping."""
+  path = pathlib.Path(
+    os.environ.get(
+      'NETCLF_NSL_KDD_DIR', REPO_ROOT.parent / 'shared' / 'data' / 'nsl-kdd'
+    )
+  )
+  if not (path / 'KDDTrain+.txt').is_file():
+    message = f'NSL-KDD files not found in {path}'
+    if os.environ.get('CI') == 'true':
+      pytest.fail(message)
+    pytest.skip(message)
+  return path

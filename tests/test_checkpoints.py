@@ -1,0 +1,116 @@
+"""Tests of saving, restoring and verifying a classifier checkpoint."""
+
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from netclf import checkpoints
+from netclf import classifier
+from netclf import preprocessing as pp
+from netclf import synthetic
+
+SETTINGS = {
+  'widths': [16, 8],
+  'dropouts': [0.2, 0.1],
+  'input_dropout': 0.3,
+  'residual': True,
+  'batch_norm': True,
+  'dtype': 'float32',
+}
+
+
+def _classifier(num_models=2, seed=0):
+  train_set, test_set = synthetic.make_dataset(400, 100, seed=seed)
+  schema = pp.fit_schema(train_set.features, train_set.categorical)
+  numeric, codes = pp.encode(schema, train_set.features)
+  halves = np.array_split(np.arange(len(numeric)), num_models)
+  stats = pp.stack_stats(
+    [pp.fit_stats(schema, numeric[h], codes[h]) for h in halves]
+  )
+  model = classifier.build_model(SETTINGS)
+
+  def init(key):
+    return model.init(key, jnp.zeros((1, schema.num_features)))
+
+  keys = jax.random.split(jax.random.key(seed), num_models)
+  variables = jax.vmap(init)(keys)
+  clf = classifier.Classifier(
+    model_settings=SETTINGS,
+    variables=variables,
+    preprocessor=pp.Preprocessor(schema, stats),
+    threshold=0.37,
+    reader={'format': 'synthetic', 'options': {}},
+  )
+  return clf, test_set
+
+
+def test_round_trip_gives_identical_scores(tmp_path):
+  clf, test_set = _classifier()
+  path = checkpoints.save(tmp_path / 'ckpt', clf, config={'name': 'x'})
+  restored, metadata = checkpoints.load(path)
+  np.testing.assert_array_equal(
+    restored.predict_proba(test_set.features),
+    clf.predict_proba(test_set.features),
+  )
+  assert restored.threshold == 0.37
+  assert metadata['config'] == {'name': 'x'}
+  assert restored.num_models == 2
+
+
+def test_ensemble_scores_are_the_mean_of_its_members():
+  clf, test_set = _classifier()
+  member_probs = []
+  for m in range(2):
+    member = classifier.Classifier(
+      model_settings=SETTINGS,
+      variables=jax.tree.map(lambda x, m=m: x[m : m + 1], clf.variables),
+      preprocessor=pp.Preprocessor(
+        clf.preprocessor.schema,
+        pp.FeatureStats(*(s[m : m + 1] for s in clf.preprocessor.stats)),
+      ),
+      threshold=0.5,
+    )
+    member_probs.append(member.predict_proba(test_set.features))
+  np.testing.assert_allclose(
+    clf.predict_proba(test_set.features),
+    np.mean(member_probs, axis=0),
+    rtol=1e-5,
+  )
+
+
+def test_predict_applies_the_saved_threshold():
+  clf, test_set = _classifier()
+  probs = clf.predict_proba(test_set.features)
+  np.testing.assert_array_equal(
+    clf.predict(test_set.features), (probs >= 0.37).astype(int)
+  )
+
+
+def test_missing_directory_is_a_checkpoint_error(tmp_path):
+  with pytest.raises(checkpoints.CheckpointError, match='does not exist'):
+    checkpoints.load(tmp_path / 'nope')
+
+
+def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
+  clf, _ = _classifier()
+  path = checkpoints.save(tmp_path / 'ckpt', clf)
+  for f in (path / 'variables').rglob('*'):
+    if f.is_file():
+      f.write_bytes(b'garbage')
+  with pytest.raises(checkpoints.CheckpointError, match='corrupt'):
+    checkpoints.load(path)
+
+
+def test_shapes_that_do_not_match_the_record_are_named(tmp_path):
+  clf, _ = _classifier()
+  path = checkpoints.save(tmp_path / 'ckpt', clf)
+  meta_file = next(pathlib.Path(path, 'metadata').rglob('metadata'))
+  meta = json.loads(meta_file.read_text())
+  meta['model']['widths'] = [16, 4]
+  meta_file.write_text(json.dumps(meta))
+  with pytest.raises(checkpoints.CheckpointError, match='shape'):
+    checkpoints.load(path)

@@ -1,0 +1,165 @@
+"""Tests of the fold runner: vmapped folds against the fold-by-fold loop."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from sklearn import model_selection
+
+from netclf import cross_validation as cv
+from netclf import losses
+from netclf import models
+from netclf import preprocessing as pp
+from netclf import synthetic
+from netclf import train
+
+SETTINGS = cv.TrainSettings(
+  epochs=12,
+  batch_size=64,
+  eval_batch_size=128,
+  warmup_epochs=1,
+  patience=2,
+)
+MODEL = models.ResidualMLP(
+  widths=(24, 24), dropouts=(0.2, 0.1), input_dropout=0.2
+)
+
+
+def _problem(num_rows=900, folds=3):
+  train_set, _ = synthetic.make_dataset(num_rows, 10, seed=3)
+  schema = pp.fit_schema(train_set.features, train_set.categorical)
+  numeric, codes = pp.encode(schema, train_set.features)
+  labels = train_set.labels
+  splits = cv.split_folds(labels, folds)
+  plan = cv.make_plan((schema, numeric, codes), labels, splits, SETTINGS)
+  data = train.DeviceData(
+    jnp.asarray(numeric), jnp.asarray(codes), jnp.asarray(labels, jnp.float32)
+  )
+  return data, plan, labels
+
+
+def _run(mode, data, plan, settings=SETTINGS, records=None):
+  def on_epoch(phase, epoch, folds, train_loss, val_loss, active):
+    if records is not None and val_loss is not None:
+      for i, f in enumerate(folds):
+        if active[i]:
+          records.setdefault(int(f), []).append(float(val_loss[i]))
+
+  return cv.train_folds(
+    MODEL,
+    optax.adam(3e-3),
+    losses.Loss(),
+    data,
+    plan,
+    jax.random.key(0),
+    settings,
+    mode=mode,
+    on_epoch=on_epoch,
+  )
+
+
+@pytest.fixture(scope='module')
+def runs():
+  data, plan, labels = _problem()
+  records = {'vmap': {}, 'sequential': {}}
+  results = {m: _run(m, data, plan, records=records[m]) for m in records}
+  return data, plan, labels, results, records
+
+
+def test_vmapped_folds_match_the_fold_by_fold_loop(runs):
+  _, _, _, results, _ = runs
+  a, b = results['vmap'], results['sequential']
+  np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
+  np.testing.assert_array_equal(a.epochs_run, b.epochs_run)
+  np.testing.assert_allclose(a.best_val_loss, b.best_val_loss, rtol=1e-4)
+  for pa, pb in zip(a.oof_probs, b.oof_probs, strict=True):
+    np.testing.assert_allclose(pa, pb, atol=1e-4)
+  jax.tree.map(
+    lambda x, y: np.testing.assert_allclose(x, y, atol=1e-4),
+    a.variables,
+    b.variables,
+  )
+
+
+def test_early_stopping_keeps_the_best_epoch(runs):
+  _, plan, _, results, records = runs
+  result = results['vmap']
+  for f, losses_seen in records['vmap'].items():
+    assert len(losses_seen) == result.epochs_run[f]
+    best = int(np.argmin(losses_seen))
+    assert result.best_epoch[f] == best + 1
+    np.testing.assert_allclose(result.best_val_loss[f], losses_seen[best])
+    # It stopped `patience` epochs after its best, or at the epoch limit.
+    stopped_early = result.epochs_run[f] < SETTINGS.epochs
+    if stopped_early:
+      assert result.epochs_run[f] == best + 1 + SETTINGS.patience
+  assert all(
+    len(p) == len(r)
+    for p, r in zip(result.oof_probs, plan.val_rows, strict=True)
+  )
+
+
+def test_kept_weights_reproduce_the_best_validation_loss(runs):
+  data, plan, labels, results, _ = runs
+  result = results['vmap']
+  loss = losses.Loss()
+  for f, rows in enumerate(plan.val_rows):
+    variables = jax.tree.map(lambda x, f=f: x[f], result.variables)
+    stats = pp.FeatureStats(*(s[f] for s in plan.stats))
+    x = pp.featurize(
+      stats, np.asarray(data.numeric)[rows], np.asarray(data.codes)[rows]
+    )
+    logits = MODEL.apply(variables, x)
+    value = float(jnp.mean(loss(logits, labels[rows])))
+    np.testing.assert_allclose(value, result.best_val_loss[f], rtol=1e-4)
+    np.testing.assert_allclose(
+      jax.nn.sigmoid(logits), result.oof_probs[f], atol=1e-5
+    )
+
+
+def test_folds_learn_something(runs):
+  from sklearn.metrics import roc_auc_score
+
+  _, plan, labels, results, _ = runs
+  for probs, rows in zip(results['vmap'].oof_probs, plan.val_rows, strict=True):
+    assert roc_auc_score(labels[rows], probs) > 0.8
+
+
+def test_splits_are_scikit_learn_kfold_shuffled_with_seed_42():
+  labels = np.arange(50) % 3 == 0
+  ours = cv.split_folds(labels, 5)
+  theirs = model_selection.KFold(5, shuffle=True, random_state=42).split(
+    np.zeros(50)
+  )
+  for (a_tr, a_va), (b_tr, b_va) in zip(ours, theirs, strict=True):
+    np.testing.assert_array_equal(a_tr, b_tr)
+    np.testing.assert_array_equal(a_va, b_va)
+  strat = cv.split_folds(labels, 5, stratified=True)
+  assert all(labels[va].sum() in (3, 4) for _, va in strat)
+
+
+def test_padding_keeps_every_real_row_once():
+  rows = [np.arange(10), np.arange(20, 27)]
+  index, weight = cv.pad_rows(rows, 4)
+  assert index.shape == (2, 12)
+  for f, r in enumerate(rows):
+    real = index[f][weight[f] == 1]
+    np.testing.assert_array_equal(np.sort(real), r)
+    assert set(index[f]) <= set(r)
+
+
+def test_a_non_finite_loss_stops_the_run():
+  data, plan, _ = _problem(300)
+  broken = data._replace(labels=data.labels.at[:].set(jnp.nan))
+  settings = cv.TrainSettings(
+    epochs=2, batch_size=64, eval_batch_size=128, warmup_epochs=0
+  )
+  with pytest.raises(cv.TrainingError, match='fold 0'):
+    _run('vmap', broken, plan, settings)
+
+
+def test_unknown_mode_is_an_error():
+  data, plan, _ = _problem(300)
+  with pytest.raises(ValueError, match='unknown fold mode'):
+    _run('pmap', data, plan)

@@ -1,0 +1,150 @@
+"""End-to-end runs of the command line in a temporary directory."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from netclf import checkpoints
+from netclf import synthetic
+from tests import conftest
+
+
+def _run(workdir, *overrides, config='configs/test.py', timeout=600):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'netclf.main',
+      f'--config={config}',
+      f'--workdir={workdir}',
+      *overrides,
+    ],
+    cwd=conftest.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+    env=env,
+  )
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('run')
+  proc = _run(workdir)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, proc
+
+
+def test_report_has_the_documented_fields(finished_run):
+  workdir, _ = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  test = report['test']['test']
+  for key in ('accuracy', 'roc_auc', 'f1', 'false_alarm_rate'):
+    assert 0 <= test[key] <= 1, key
+  cm = np.array(test['confusion_matrix'])
+  assert cm.shape == (2, 2) and cm.sum() == test['num_rows'] == 400
+  assert len(report['cv']['folds']) == 3
+  for fold in report['cv']['folds']:
+    assert 0.5 < fold['roc_auc'] <= 1
+    assert 1 <= fold['best_epoch'] <= fold['epochs_run'] <= 4
+  assert 0 < report['threshold'] < 1
+  assert report['timing']['total_s'] > 0
+  assert report['checkpoint']['verified'] is True
+  assert report['checkpoint']['max_abs_diff'] <= 1e-6
+  assert test['at_0.5']['threshold'] == 0.5
+
+
+def test_checkpoint_scores_the_test_set_as_reported(finished_run):
+  workdir, _ = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  clf, metadata = checkpoints.load(workdir / 'checkpoint')
+  assert metadata['config']['name'] == 'test'
+  _, test_set = synthetic.make_dataset(1200, 400, seed=0)
+  predicted = clf.predict(test_set.features)
+  tn_fp_fn_tp = [
+    int(((test_set.labels == t) & (predicted == p)).sum())
+    for t in (0, 1)
+    for p in (0, 1)
+  ]
+  assert tn_fp_fn_tp == sum(report['test']['test']['confusion_matrix'], [])
+
+
+def test_metrics_file_has_a_line_per_epoch_and_fold(finished_run):
+  workdir, _ = finished_run
+  lines = [
+    json.loads(line)
+    for line in (workdir / 'metrics.jsonl').read_text().splitlines()
+  ]
+  warm = [r for r in lines if r['phase'] == 'warmup']
+  main = [r for r in lines if r['phase'] == 'train']
+  assert len(warm) == 3  # one warm-up epoch, three folds
+  assert {r['fold'] for r in main} == {0, 1, 2}
+  assert all(np.isfinite(r['val_loss']) for r in main)
+
+
+def test_log_shows_devices_compilation_and_epochs(finished_run):
+  _, proc = finished_run
+  for text in ('Devices:', 'Compiling', 'Compilation done', 'train epoch 1'):
+    assert text in proc.stderr, text
+  assert 'Test set test' in proc.stdout
+
+
+def test_refit_final_model(tmp_path):
+  proc = _run(tmp_path, '--config.final.model=refit')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = json.loads((tmp_path / 'report.json').read_text())
+  assert report['final_model'] == 'refit'
+  clf, _ = checkpoints.load(tmp_path / 'checkpoint')
+  assert clf.num_models == 1
+
+
+def test_misspelt_config_field_fails_clearly(tmp_path):
+  proc = _run(tmp_path, '--config.train.epocs=3')
+  assert proc.returncode != 0
+  assert 'epocs' in proc.stderr
+  assert 'Traceback' not in proc.stderr
+  assert not (tmp_path / 'report.json').exists()
+
+
+@pytest.mark.parametrize(
+  'override,message',
+  [
+    ('--config.cv.folds=1', 'cv.folds must be at least 2'),
+    ('--config.model.input_dropout=-0.1', 'model.input_dropout'),
+    ('--config.data.num_train=4', 'too few'),
+  ],
+)
+def test_impossible_values_exit_with_status_2(tmp_path, override, message):
+  proc = _run(tmp_path, override)
+  assert proc.returncode == 2, proc.stderr[-2000:]
+  assert message in proc.stderr
+  assert 'Traceback' not in proc.stderr
+
+
+def test_nsl_kdd_quick_run(tmp_path):
+  data_dir = conftest.nsl_kdd_dir()
+  proc = _run(
+    tmp_path,
+    f'--config.data.dir={data_dir}',
+    '--config.data.train=KDDTrain+_20Percent.txt',
+    '--config.model.widths=(32, 32)',
+    '--config.model.dropouts=(0.2, 0.1)',
+    '--config.train.epochs=2',
+    '--config.train.warmup_epochs=1',
+    '--config.cv.folds=3',
+    config='configs/nsl_kdd.py',
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = json.loads((tmp_path / 'report.json').read_text())
+  assert set(report['test']) == {'KDDTest+', 'KDDTest-21'}
+  assert report['data']['train_rows'] == 25_192
+  assert report['test']['KDDTest+']['num_rows'] == 22_544
+  assert report['test']['KDDTest-21']['num_rows'] == 11_850
+  # Even a short run must rank KDDTest+ far better than chance.
+  assert report['test']['KDDTest+']['roc_auc'] > 0.85
+  assert report['test']['KDDTest+']['unseen_categories']

@@ -1,0 +1,126 @@
+"""Tests of the residual MLP and the train step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from netclf import losses
+from netclf import models
+from netclf import train
+
+FEATURES = 12
+
+
+def _model(**kwargs):
+  settings = dict(widths=(16, 8), dropouts=(0.3, 0.2), input_dropout=0.5)
+  return models.ResidualMLP(**{**settings, **kwargs})
+
+
+def _init(model):
+  return model.init(jax.random.key(0), jnp.zeros((2, FEATURES)))
+
+
+def test_one_logit_per_row_and_inference_by_default():
+  model = _model()
+  variables = _init(model)
+  x = jax.random.normal(jax.random.key(1), (5, FEATURES))
+  out = model.apply(variables, x)
+  assert out.shape == (5,)
+  np.testing.assert_array_equal(out, model.apply(variables, x, train=False))
+
+
+def test_train_is_keyword_only():
+  model = _model()
+  variables = _init(model)
+  with pytest.raises(TypeError):
+    model.apply(variables, jnp.zeros((2, FEATURES)), True)
+
+
+def test_dropout_is_active_in_training():
+  model = _model()
+  variables = _init(model)
+  x = jax.random.normal(jax.random.key(1), (64, FEATURES))
+
+  def run(seed):
+    out, _ = model.apply(
+      variables,
+      x,
+      train=True,
+      rngs={'dropout': jax.random.key(seed)},
+      mutable=['batch_stats'],
+    )
+    return out
+
+  assert not np.allclose(run(0), run(1))
+
+
+def test_switches_change_the_parameters():
+  with_all = _init(_model())
+  assert 'batch_stats' in with_all
+  assert any('skip' in k for k in with_all['params']['DenseBlock_0'])
+  plain = _init(_model(residual=False, batch_norm=False))
+  assert 'batch_stats' not in plain
+  assert not any('skip' in k for k in plain['params']['DenseBlock_0'])
+
+
+def test_output_bias_starts_at_the_prior_log_odds():
+  prior = np.log(0.2 / 0.8)
+  state = train.create_train_state(
+    _model(), jax.random.key(0), FEATURES, optax.adam(1e-3), prior_logit=prior
+  )
+  np.testing.assert_allclose(state.params['head']['bias'], [prior], rtol=1e-6)
+
+
+def _batch(n=32, seed=0):
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, FEATURES)).astype(np.float32)
+  y = (x[:, 0] > 0).astype(np.float32)
+  return {'x': x, 'y': y, 'w': np.ones(n, np.float32)}
+
+
+def test_train_step_gives_finite_metrics_and_moves_params():
+  state = train.create_train_state(
+    _model(), jax.random.key(0), FEATURES, optax.adam(1e-2), prior_logit=0.0
+  )
+  step = jax.jit(train.train_step, static_argnames='loss')
+  new, metrics = step(state, _batch(), jax.random.key(1), loss=losses.Loss())
+  assert np.isfinite(metrics['loss'])
+  assert metrics['weight'] == 32
+  moved = jax.tree.map(
+    lambda a, b: bool(np.any(a != b)), state.params, new.params
+  )
+  assert any(jax.tree.leaves(moved))
+  assert int(new.step) == 1
+
+
+def test_rows_with_zero_weight_do_not_count():
+  state = train.create_train_state(
+    _model(), jax.random.key(0), FEATURES, optax.adam(1e-2), prior_logit=0.0
+  )
+  batch = _batch()
+  batch['w'][20:] = 0.0
+  flipped = dict(batch, y=batch['y'].copy())
+  flipped['y'][20:] = 1 - flipped['y'][20:]
+  key = jax.random.key(1)
+  _, a = train.train_step(state, batch, key, loss=losses.Loss())
+  _, b = train.train_step(state, flipped, key, loss=losses.Loss())
+  np.testing.assert_allclose(a['loss'], b['loss'], rtol=1e-6)
+  assert a['weight'] == 20
+
+
+def test_restart_keeps_weights_and_resets_the_optimizer():
+  tx = optax.adam(1e-2)
+  state = train.create_train_state(
+    _model(), jax.random.key(0), FEATURES, tx, prior_logit=0.0
+  )
+  state, _ = train.train_step(
+    state, _batch(), jax.random.key(1), loss=losses.Loss()
+  )
+  fresh = train.restart(state, state.apply_fn, tx)
+  assert int(fresh.step) == 0
+  jax.tree.map(np.testing.assert_array_equal, fresh.params, state.params)
+  jax.tree.map(
+    np.testing.assert_array_equal, fresh.opt_state, tx.init(state.params)
+  )
