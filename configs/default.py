@@ -15,6 +15,13 @@ def get_config():
   config.name = 'default'
   config.seed = 0
 
+  # Resuming: the training state is saved every `checkpoint_every` epochs
+  # (0: never) and a rerun in the same workdir continues from the last save.
+  # A finished workdir is not retrained unless `retrain` is True.
+  config.checkpoint_every = 5
+  config.keep_checkpoints = 2
+  config.retrain = False
+
   # Data. `format` picks the reader; the generated set needs no files.
   config.data = ml_collections.ConfigDict()
   config.data.format = 'synthetic'

@@ -115,3 +115,70 @@ def _check_shapes(path, expected, restored):
         f'checkpoint {path}: {name} has shape {shape}, its record says'
         f' {tuple(spec.shape)}'
       )
+
+
+class TrainingCheckpoints:
+  """Periodic saves of fold-stacked training state, for resuming a run.
+
+  Each save holds a pytree and a small JSON record; the record carries a
+  fingerprint of the run's settings so that a workdir is never resumed
+  under a different config.
+
+  Attributes:
+    every: epochs between saves.
+  """
+
+  def __init__(self, directory, *, every, keep, fingerprint):
+    self.every = every
+    self.fingerprint = fingerprint
+    self.manager = ocp.CheckpointManager(
+      pathlib.Path(directory).absolute(),
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=keep, enable_async_checkpointing=False
+      ),
+    )
+
+  def save(self, step, tree, meta):
+    meta = {**meta, 'fingerprint': self.fingerprint}
+    self.manager.save(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardSave(jax.tree.map(np.asarray, tree)),
+        meta=ocp.args.JsonSave(meta),
+      ),
+    )
+    self.manager.wait_until_finished()
+
+  def restore(self, abstract_fn):
+    """Returns `(meta, tree)` of the newest save, or None if there is none.
+
+    Args:
+      abstract_fn: maps a save's record to the abstract pytree to restore.
+    """
+    step = self.manager.latest_step()
+    if step is None:
+      return None
+    path = self.manager.directory / str(step)
+    try:
+      meta = self.manager.restore(
+        step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+      )['meta']
+    except Exception as e:  # orbax raises many types for damaged files.
+      raise CheckpointError(
+        f'training state {path} is unreadable: {e}'
+      ) from None
+    if meta.get('fingerprint') != self.fingerprint:
+      raise CheckpointError(
+        f'training state in {path.parent} was saved by a run with other'
+        ' settings; use a new workdir or --config.retrain=True'
+      )
+    tree = self.manager.restore(
+      step,
+      args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_fn(meta))
+      ),
+    )['state']
+    return meta, tree
+
+  def close(self):
+    self.manager.close()

@@ -275,6 +275,7 @@ def train_folds(
   *,
   mode='vmap',
   on_epoch: Callable[..., None] | None = None,
+  checkpointer=None,
 ):
   """Trains every fold of `plan` and returns their best variables.
 
@@ -289,6 +290,9 @@ def train_folds(
     mode: 'vmap' (all folds in one program) or 'sequential'.
     on_epoch: called as `on_epoch(phase, epoch, folds, train_loss, val_loss,
       active)` after each epoch with host values, for logging.
+    checkpointer: optional; saves the training state every
+      `checkpointer.every` epochs and resumes from its last save (see
+      `netclf.checkpoints.TrainingCheckpoints`).
 
   Returns:
     A `FoldResult`.
@@ -327,28 +331,10 @@ def train_folds(
     fns = single
   else:
     raise ValueError(f"unknown fold mode {mode!r}: use 'vmap' or 'sequential'")
-  results = []
-  compiled = None
+  runner = _GroupRunner(fns, settings, on_epoch, checkpointer)
   start = time.perf_counter()
-  for folds in groups:
-    group = (
-      keys[folds],
-      priors[folds],
-      jax.tree.map(lambda x, folds=folds: x[folds], inputs),
-    )
-    if compiled is None:
-      logging.info('Compiling the fold programs (%s).', mode)
-      t0 = time.perf_counter()
-      compiled = _compile_all(fns, *group, data)
-      compile_s = time.perf_counter() - t0
-      logging.info('Compilation done in %.1f s.', compile_s)
-    stopper, probs = _run_group(
-      compiled, folds, *group, data, settings, on_epoch
-    )
-    if mode == 'sequential':
-      stopper, probs = jax.tree.map(lambda x: x[None], (stopper, probs))
-    results.append((stopper, probs))
-  train_s = time.perf_counter() - start - compile_s
+  results = runner.run(groups, keys, priors, inputs, data, mode)
+  train_s = time.perf_counter() - start - runner.compile_s
   stopper = jax.tree.map(lambda *x: np.concatenate(x), *[r[0] for r in results])
   probs = np.concatenate([r[1] for r in results])
   return FoldResult(
@@ -359,63 +345,181 @@ def train_folds(
     oof_probs=tuple(
       probs[f, : len(rows)] for f, rows in enumerate(plan.val_rows)
     ),
-    compile_s=compile_s,
+    compile_s=runner.compile_s,
     train_s=train_s,
   )
 
 
-def _compile_all(fns, keys, priors, inputs, data):
-  """Compiles each program once, ahead of time, for one group's shapes."""
-  state, stopper = jax.eval_shape(fns['init'], keys, priors)
-  epoch = jnp.int32(0)
-  main_state = jax.eval_shape(fns['start'], state)
-  return {
-    'init': _compile(fns['init'], keys, priors),
-    'warmup': _compile(
-      fns['warmup'], state, epoch, keys, inputs, data, donate=(0,)
-    ),
-    'start': _compile(fns['start'], state),
-    'main': _compile(
-      fns['main'],
-      main_state,
-      stopper,
-      epoch,
-      keys,
-      inputs,
-      data,
-      donate=(0, 1),
-    ),
-    'predict': _compile(fns['predict'], main_state, stopper.best, inputs, data),
-  }
+def _compile(fn, *args, donate=()):
+  return jax.jit(fn, donate_argnums=donate).lower(*args).compile()
 
 
-def _run_group(compiled, folds, keys, priors, inputs, data, settings, on_epoch):
-  """Runs warm-up and main training for one fold or a stack of folds."""
-  folds = np.atleast_1d(folds)
-  as_host = lambda x: np.atleast_1d(np.asarray(x))
-  state, stopper = compiled['init'](keys, priors)
-  for epoch in range(settings.warmup_epochs):
-    state, train_loss = compiled['warmup'](
-      state, jnp.int32(epoch), keys, inputs, data
+class _GroupRunner:
+  """Runs groups of folds (all at once, or one by one) with checkpoints.
+
+  With a checkpointer, the training state is saved every few epochs and a
+  run restarts from the last complete save. Keys depend only on the fold
+  and the epoch, so a resumed run repeats an uninterrupted one exactly.
+  """
+
+  def __init__(self, fns, settings, on_epoch, checkpointer):
+    self.fns = fns
+    self.settings = settings
+    self.on_epoch = on_epoch
+    self.checkpointer = checkpointer
+    self.compiled = None
+    self.compile_s = 0.0
+
+  def run(self, groups, keys, priors, inputs, data, mode):
+    per_group = self.settings.warmup_epochs + self.settings.epochs
+    done, resume = [], None
+    for g, folds in enumerate(groups):
+      group = (
+        keys[folds],
+        priors[folds],
+        jax.tree.map(lambda x, folds=folds: x[folds], inputs),
+      )
+      if self.compiled is None:
+        logging.info('Compiling the fold programs (%s).', mode)
+        t0 = time.perf_counter()
+        self._compile_all(*group, data, expand=mode == 'sequential')
+        self.compile_s = time.perf_counter() - t0
+        logging.info('Compilation done in %.1f s.', self.compile_s)
+        resume = self._restore(len(groups))
+        if resume is not None:
+          done = list(resume[1]['done'])
+      if g < len(done):
+        continue
+      start = None
+      if resume is not None and resume[0].get('group') == g:
+        start = (resume[0]['phase'], resume[0]['epoch'], resume[1])
+
+      def save(phase, epoch, state, stopper, g=g, done=done):
+        step = g * per_group + epoch + 1
+        if phase == 'main':
+          step += self.settings.warmup_epochs
+        meta = {'group': g, 'phase': phase, 'epoch': epoch + 1}
+        tree = {'done': done, 'state': state, 'stopper': stopper}
+        self.checkpointer.save(step, tree, meta)
+
+      stopper, probs = self._run_group(
+        folds, *group, data, save if self.checkpointer else None, start
+      )
+      if mode == 'sequential':
+        stopper, probs = jax.tree.map(lambda x: x[None], (stopper, probs))
+      done.append((stopper, probs))
+    if self.checkpointer and (resume is None or 'group' in resume[0]):
+      self.checkpointer.save(len(groups) * per_group + 1, {'done': done}, {})
+    return done
+
+  def _compile_all(self, keys, priors, inputs, data, *, expand):
+    """Compiles each program once, ahead of time, for one group's shapes."""
+    fns = self.fns
+    state, stopper = jax.eval_shape(fns['init'], keys, priors)
+    epoch = jnp.int32(0)
+    main_state = jax.eval_shape(fns['start'], state)
+    probs = jax.eval_shape(
+      fns['predict'], main_state, stopper.best, inputs, data
     )
-    train_loss = as_host(train_loss)
-    _check_finite(train_loss, folds, 'warm-up', epoch)
-    if on_epoch:
-      active = np.ones(len(folds), bool)
-      on_epoch('warmup', epoch, folds, train_loss, None, active)
-  state = compiled['start'](state)
-  for epoch in range(settings.epochs):
-    state, stopper, train_loss, val_loss, active = compiled['main'](
-      state, stopper, jnp.int32(epoch), keys, inputs, data
-    )
-    # One host transfer per epoch: the losses and which folds still train.
-    train_loss, val_loss, active, stopped = map(
-      as_host, jax.device_get((train_loss, val_loss, active, stopper.stopped))
-    )
-    _check_finite(train_loss[active], folds[active], 'training', epoch)
-    if on_epoch:
-      on_epoch('train', epoch, folds, train_loss, val_loss, active)
-    if stopped.all():
-      break
-  probs = compiled['predict'](state, stopper.best, inputs, data)
-  return jax.device_get(stopper), np.asarray(probs)
+    grow = lambda x: jax.ShapeDtypeStruct((1, *x.shape), x.dtype)
+    self.shapes = {
+      'state': main_state,
+      'stopper': stopper,
+      'done': jax.tree.map(grow, (stopper, probs))
+      if expand
+      else (stopper, probs),
+    }
+    self.compiled = {
+      'init': _compile(fns['init'], keys, priors),
+      'warmup': _compile(
+        fns['warmup'], state, epoch, keys, inputs, data, donate=(0,)
+      ),
+      'start': _compile(fns['start'], state),
+      'main': _compile(
+        fns['main'],
+        main_state,
+        stopper,
+        epoch,
+        keys,
+        inputs,
+        data,
+        donate=(0, 1),
+      ),
+      'predict': _compile(
+        fns['predict'], main_state, stopper.best, inputs, data
+      ),
+    }
+
+  def _restore(self, num_groups):
+    """Returns `(meta, tree)` of the last complete save, or None."""
+    if self.checkpointer is None:
+      return None
+
+    def abstract(meta):
+      num_done = meta.get('group', num_groups)
+      tree = {'done': [self.shapes['done']] * num_done}
+      if 'group' in meta:
+        tree.update(state=self.shapes['state'], stopper=self.shapes['stopper'])
+      return tree
+
+    restored = self.checkpointer.restore(abstract)
+    if restored is not None:
+      meta = restored[0]
+      where = (
+        f'group {meta["group"]}, {meta["phase"]} epoch {meta["epoch"]}'
+        if 'group' in meta
+        else 'finished cross-validation'
+      )
+      logging.info('Resuming from the saved training state (%s).', where)
+    return restored
+
+  def _run_group(self, folds, keys, priors, inputs, data, save, start):
+    """Runs warm-up and main training for one fold or a stack of folds."""
+    c, s = self.compiled, self.settings
+    folds = np.atleast_1d(folds)
+    as_host = lambda x: np.atleast_1d(np.asarray(x))
+    first = {'warmup': 0, 'main': 0}
+    if start is None:
+      state, stopper = c['init'](keys, priors)
+    else:
+      phase, epoch, tree = start
+      state, stopper = tree['state'], tree['stopper']
+      first = (
+        {'warmup': epoch, 'main': 0}
+        if phase == 'warmup'
+        else {
+          'warmup': s.warmup_epochs,
+          'main': epoch,
+        }
+      )
+    every = getattr(self.checkpointer, 'every', 0)
+    for epoch in range(first['warmup'], s.warmup_epochs):
+      state, train_loss = c['warmup'](
+        state, jnp.int32(epoch), keys, inputs, data
+      )
+      train_loss = as_host(train_loss)
+      _check_finite(train_loss, folds, 'warm-up', epoch)
+      if self.on_epoch:
+        active = np.ones(len(folds), bool)
+        self.on_epoch('warmup', epoch, folds, train_loss, None, active)
+      if save and (epoch + 1) % every == 0:
+        save('warmup', epoch, state, stopper)
+    if first['main'] == 0 and (start is None or start[0] == 'warmup'):
+      state = c['start'](state)
+    for epoch in range(first['main'], s.epochs):
+      state, stopper, train_loss, val_loss, active = c['main'](
+        state, stopper, jnp.int32(epoch), keys, inputs, data
+      )
+      # One host transfer per epoch: the losses and which folds still train.
+      train_loss, val_loss, active, stopped = map(
+        as_host, jax.device_get((train_loss, val_loss, active, stopper.stopped))
+      )
+      _check_finite(train_loss[active], folds[active], 'training', epoch)
+      if self.on_epoch:
+        self.on_epoch('train', epoch, folds, train_loss, val_loss, active)
+      if stopped.all():
+        break
+      if save and (epoch + 1) % every == 0:
+        save('main', epoch, state, stopper)
+    probs = c['predict'](state, stopper.best, inputs, data)
+    return jax.device_get(stopper), np.asarray(probs)

@@ -1,10 +1,12 @@
 """Cross-validate, pick the final model and threshold, save, and evaluate."""
 
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
 import platform
+import shutil
 import time
 from importlib import metadata
 
@@ -56,6 +58,8 @@ def validate_config(config):
     (config.train.eval_batch_size >= 1, 'train.eval_batch_size must be >= 1'),
     (config.train.warmup_epochs >= 0, 'train.warmup_epochs must be >= 0'),
     (config.train.patience >= 1, 'train.patience must be at least 1'),
+    (config.checkpoint_every >= 0, 'checkpoint_every must be >= 0'),
+    (config.keep_checkpoints >= 1, 'keep_checkpoints must be at least 1'),
     (config.optimizer.learning_rate > 0, 'optimizer.learning_rate must be > 0'),
     (config.optimizer.weight_decay >= 0, 'optimizer.weight_decay must be >= 0'),
     (
@@ -208,8 +212,19 @@ class EpochLogger:
     self.bar.update(1)
 
   def close(self):
+    """Closes the file, keeping the last record of each epoch and fold.
+
+    A resumed run repeats the epochs after its last save; their second
+    records replace the first.
+    """
     self.bar.close()
     self.file.close()
+    path = pathlib.Path(self.file.name)
+    records = {}
+    for line in path.read_text().splitlines():
+      r = json.loads(line)
+      records[(r['phase'], r['epoch'], r['fold'])] = line
+    write_atomic(path, ''.join(line + '\n' for line in records.values()))
 
 
 def check_folds(labels, splits, stratified):
@@ -249,6 +264,58 @@ def fold_metrics(labels, splits, result, threshold):
   return folds
 
 
+# Fields that change how a run is kept, not what it computes.
+RUN_FIELDS = ('retrain', 'checkpoint_every', 'keep_checkpoints')
+OUTPUTS = ('report.json', 'metrics.jsonl', 'checkpoint', 'train_state')
+
+
+def fingerprint(config):
+  """A digest of the settings that decide a run's results."""
+  fields = {k: v for k, v in config.to_dict().items() if k not in RUN_FIELDS}
+  text = json.dumps(fields, sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def training_checkpoints(config, workdir, stage):
+  if not config.checkpoint_every:
+    return None
+  return checkpoints.TrainingCheckpoints(
+    pathlib.Path(workdir) / 'train_state' / stage,
+    every=config.checkpoint_every,
+    keep=config.keep_checkpoints,
+    fingerprint=fingerprint(config),
+  )
+
+
+def finished_report(config, workdir):
+  """The report of a finished run in `workdir`, unless a retrain is asked.
+
+  With `retrain`, the outputs of the earlier run are removed instead.
+  """
+  workdir = pathlib.Path(workdir)
+  if config.retrain:
+    for name in OUTPUTS:
+      path = workdir / name
+      if path.is_dir():
+        shutil.rmtree(path)
+      elif path.exists():
+        path.unlink()
+    return None
+  path = workdir / 'report.json'
+  if not path.exists():
+    return None
+  try:
+    report = json.loads(path.read_text())
+  except ValueError:
+    return None
+  if report.get('fingerprint') != fingerprint(config):
+    raise ConfigError(
+      f'{workdir} holds a finished run with other settings; use a new'
+      ' workdir or --config.retrain=True'
+    )
+  return report
+
+
 def _devices_line():
   return ', '.join(f'{d.platform}:{d.id}' for d in jax.devices())
 
@@ -266,6 +333,15 @@ def train_and_evaluate(config, workdir):
   t_start = time.perf_counter()
   validate_config(config)
   workdir = pathlib.Path(workdir)
+  report = finished_report(config, workdir)
+  if report is not None:
+    logging.info(
+      '%s already holds a finished run: not retraining (set'
+      ' --config.retrain=True to train again).',
+      workdir,
+    )
+    print(evaluation.format_report(report))
+    return report
   workdir.mkdir(parents=True, exist_ok=True)
   logging.info('Config:\n%s', config)
   logging.info('Devices: %s', _devices_line())
@@ -335,6 +411,7 @@ def train_and_evaluate(config, workdir):
   per_group = settings.warmup_epochs + settings.epochs
   groups = 1 if config.cv.mode == 'vmap' else config.cv.folds
   logger = EpochLogger(workdir, per_group * groups)
+  saver = training_checkpoints(config, workdir, 'cv')
   with contextlib.closing(logger):
     result = cv.train_folds(
       model,
@@ -346,6 +423,7 @@ def train_and_evaluate(config, workdir):
       settings,
       mode=config.cv.mode,
       on_epoch=logger,
+      checkpointer=saver,
     )
 
   # Threshold from out-of-fold predictions: training rows only.
@@ -409,6 +487,7 @@ def train_and_evaluate(config, workdir):
 
   report = {
     'config_name': config.name,
+    'fingerprint': fingerprint(config),
     'data': {
       'format': d.format,
       'train': train_set.name,
@@ -480,6 +559,7 @@ def _refit(
     config, plan.train_index.shape[1] // settings.batch_size
   )
   logger = EpochLogger(workdir, settings.warmup_epochs + epochs, 'refit_')
+  saver = training_checkpoints(config, workdir, 'refit')
   with contextlib.closing(logger):
     refit = cv.train_folds(
       model,
@@ -491,6 +571,7 @@ def _refit(
       settings,
       mode='vmap',
       on_epoch=logger,
+      checkpointer=saver,
     )
   timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
   return refit.variables, plan.stats, timing

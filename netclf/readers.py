@@ -14,6 +14,7 @@ import io
 import os
 import re
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -139,26 +140,48 @@ class Dataset:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Source:
+  """The bytes of a whole file, or of a run of its lines, to be parsed.
+
+  A run of lines from a file with a header starts with a copy of the header
+  line. `offset` turns line numbers within `data` into the file's.
+  """
+
+  data: bytes
+  name: str
+  offset: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class _Table:
   """A parsed file, kept with its bytes to point errors at file lines."""
 
   frame: pd.DataFrame
-  data: bytes
-  name: str
+  source: _Source
   header: bool
 
+  @property
+  def name(self) -> str:
+    return self.source.name
+
   def error(self, row: int, message: str) -> DataError:
-    line = _scan_lines(self.data)[0][row + self.header]
+    line = _scan_lines(self.source.data)[0][row + self.header]
+    line += self.source.offset
     return DataError(f'{self.name} line {line}: {message}')
+
+
+def _check_path(path: Path):
+  """Raises unless `path` names an existing file."""
+  if not path.exists():
+    raise DataError(f'{path}: file does not exist')
+  if path.is_dir():
+    raise DataError(f'{path}: is a directory, expected a file')
 
 
 def _read_bytes(path: str | os.PathLike) -> tuple[bytes, str]:
   """Returns the contents and display name of a non-empty file."""
   path = Path(path)
-  if not path.exists():
-    raise DataError(f'{path}: file does not exist')
-  if path.is_dir():
-    raise DataError(f'{path}: is a directory, expected a file')
+  _check_path(path)
   try:
     data = path.read_bytes()
   except OSError as e:
@@ -167,6 +190,57 @@ def _read_bytes(path: str | os.PathLike) -> tuple[bytes, str]:
   if not body or body.isspace():
     raise DataError(f'{path}: file is empty')
   return data, path.name
+
+
+def _whole_file(path: str | os.PathLike) -> Iterator[_Source]:
+  """Yields the whole file as one source, read when first asked for."""
+  yield _Source(*_read_bytes(path))
+
+
+def _file_chunks(
+  path: str | os.PathLike, chunk_rows: int, *, header: bool
+) -> Iterator[_Source]:
+  """Yields a file as runs of `chunk_rows` non-blank data lines.
+
+  Each run after the first starts with a copy of the header line (when the
+  file has one), so that it parses on its own. Runs end only where the
+  count of double quotes so far is even, which keeps a quoted field that
+  spans lines in one run.
+  """
+  path = Path(path)
+  _check_path(path)
+  head = None  # The header line, or None while it is still to come.
+  start, lines, rows, quotes = 1, [], 0, 0
+  try:
+    with path.open('rb') as f:
+      for number, line in enumerate(f, 1):
+        lines.append(line)
+        text = line.removeprefix(codecs.BOM_UTF8) if number == 1 else line
+        if not text.strip():
+          continue
+        quotes += line.count(b'"')
+        if header and head is None:
+          head = line if line.endswith(b'\n') else line + b'\n'
+          continue
+        rows += 1
+        if rows == chunk_rows and quotes % 2 == 0:
+          yield _chunk(path.name, lines, start, head if start > 1 else None)
+          start, lines, rows = number + 1, [], 0
+  except OSError as e:
+    raise DataError(f'{path}: cannot be read ({e.strerror})') from None
+  if start == 1 and head is None and not rows:
+    raise DataError(f'{path}: file is empty')
+  if start == 1 or rows:
+    yield _chunk(path.name, lines, start, head if start > 1 else None)
+
+
+def _chunk(
+  name: str, lines: list[bytes], start: int, head: bytes | None
+) -> _Source:
+  """Returns lines from file line `start` on, after `head` if given."""
+  if head is None:
+    return _Source(b''.join(lines), name, start - 1)
+  return _Source(head + b''.join(lines), name, start - 2)
 
 
 def _scan_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -194,8 +268,13 @@ def _header(data: bytes, name: str) -> list[str]:
   return list(_parse_csv(data, name, header=0, nrows=0).columns)
 
 
-def _parse_csv(data: bytes, name: str, **options) -> pd.DataFrame:
-  """Runs the pandas C parser, turning its errors into `DataError`."""
+def _parse_csv(
+  data: bytes, name: str, offset: int = 0, **options
+) -> pd.DataFrame:
+  """Runs the pandas C parser, turning its errors into `DataError`.
+
+  `offset` is added to the line numbers that pandas reports.
+  """
   try:
     return pd.read_csv(
       io.BytesIO(data),
@@ -211,7 +290,8 @@ def _parse_csv(data: bytes, name: str, **options) -> pd.DataFrame:
     if found:
       expected, line, saw = found.groups()
       raise DataError(
-        f'{name} line {line}: found {saw} columns, expected {expected}'
+        f'{name} line {int(line) + offset}: found {saw} columns, expected'
+        f' {expected}'
       ) from None
     raise DataError(
       f'{name}: cannot parse ({str(e).splitlines()[0]})'
@@ -219,8 +299,7 @@ def _parse_csv(data: bytes, name: str, **options) -> pd.DataFrame:
 
 
 def _parse(
-  data: bytes,
-  name: str,
+  source: _Source,
   *,
   names: Sequence[str] | None = None,
   text: Callable[[str], bool] = lambda column: False,
@@ -230,12 +309,14 @@ def _parse(
   Columns for which `text(stripped_name)` holds are read as strings, the
   others are left to type inference.
   """
+  data, name = source.data, source.name
   header = names is None
   raw = _header(data, name) if header else list(names)
   text_raw = [c for c in raw if text(c.strip())]
   frame = _parse_csv(
     data,
     name,
+    source.offset,
     header=0 if header else None,
     names=None if header else raw,
     dtype={c: object for c in text_raw},
@@ -244,7 +325,7 @@ def _parse(
   if frame.empty:
     raise DataError(f'{name}: has a header but no data rows')
   frame.columns = _strip_names(frame.columns)
-  return _Table(frame, data, name, header)
+  return _Table(frame, source, header)
 
 
 def _strip_names(names: Sequence[str]) -> list[str]:
@@ -380,30 +461,43 @@ def read_nsl_kdd(
   Returns:
     The `Dataset`; labels and attack names are None for 41-column files.
   """
-  data, name = _read_bytes(path)
-  lines, fields = _scan_lines(data)
+  [ds] = _nsl_kdd(_whole_file(path), require_labels=require_labels)
+  return ds
+
+
+def _nsl_kdd(
+  sources: Iterator[_Source], *, require_labels: bool = True
+) -> Iterator[Dataset]:
+  """Yields a `Dataset` per source; every row has the first row's width."""
   allowed = (42, 43) if require_labels else (41, 42, 43)
-  count = int(fields[0])
-  if count not in allowed:
-    hint = ' (no attack-name column)' if count == 41 else ''
-    raise DataError(
-      f'{name} line {lines[0]}: found {count} columns{hint}, expected '
-      + ' or '.join(map(str, allowed))
-    )
-  bad = np.flatnonzero(fields != count)
-  if bad.size:
-    raise DataError(
-      f'{name} line {lines[bad[0]]}: found {fields[bad[0]]} columns, '
-      f'expected {count} as on line {lines[0]}'
-    )
-  names = NSL_KDD_FEATURES + ('attack', 'difficulty')[: count - 41]
-  text = lambda c: c in NSL_KDD_CATEGORICAL or c == 'attack'
-  table = _parse(data, name, names=names, text=text)
-  if count == 41:
-    return _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL)
-  attack = _label_text(table, 'attack')
-  labels = attack != 'normal'
-  return _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL, labels, attack)
+  first = None  # File line and column count of the first row.
+  for source in sources:
+    lines, fields = _scan_lines(source.data)
+    lines += source.offset
+    if first is None:
+      first = int(lines[0]), int(fields[0])
+      if first[1] not in allowed:
+        hint = ' (no attack-name column)' if first[1] == 41 else ''
+        raise DataError(
+          f'{source.name} line {first[0]}: found {first[1]} columns{hint},'
+          ' expected ' + ' or '.join(map(str, allowed))
+        )
+    line, count = first
+    bad = np.flatnonzero(fields != count)
+    if bad.size:
+      raise DataError(
+        f'{source.name} line {lines[bad[0]]}: found {fields[bad[0]]} columns,'
+        f' expected {count} as on line {line}'
+      )
+    names = NSL_KDD_FEATURES + ('attack', 'difficulty')[: count - 41]
+    text = lambda c: c in NSL_KDD_CATEGORICAL or c == 'attack'
+    table = _parse(source, names=names, text=text)
+    if count == 41:
+      yield _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL)
+      continue
+    attack = _label_text(table, 'attack')
+    labels = attack != 'normal'
+    yield _dataset(table, NSL_KDD_FEATURES, NSL_KDD_CATEGORICAL, labels, attack)
 
 
 def read_unsw_nb15(
@@ -422,27 +516,36 @@ def read_unsw_nb15(
   Returns:
     The `Dataset`; labels and attack names are None without a `label`.
   """
-  data, name = _read_bytes(path)
+  [ds] = _unsw_nb15(_whole_file(path), require_labels=require_labels)
+  return ds
+
+
+def _unsw_nb15(
+  sources: Iterator[_Source], *, require_labels: bool = True
+) -> Iterator[Dataset]:
+  """Yields a UNSW-NB15 `Dataset` per source."""
   text = lambda c: c in UNSW_NB15_CATEGORICAL or c == 'attack_cat'
-  table = _parse(data, name, text=text)
-  _require(table, UNSW_NB15_FEATURES)
-  if 'label' not in table.frame.columns:
-    if require_labels:
-      raise DataError(f"{name}: missing label column 'label'")
-    return _dataset(table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL)
-  _require(table, ['attack_cat'])
-  labels = _numbers(table, 'label')
-  bad = np.flatnonzero((labels != 0) & (labels != 1))
-  if bad.size:
-    raise table.error(
-      int(bad[0]),
-      f"column 'label' has value {labels[bad[0]]:g}, expected 0 or 1",
+  for source in sources:
+    table = _parse(source, text=text)
+    _require(table, UNSW_NB15_FEATURES)
+    if 'label' not in table.frame.columns:
+      if require_labels:
+        raise DataError(f"{table.name}: missing label column 'label'")
+      yield _dataset(table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL)
+      continue
+    _require(table, ['attack_cat'])
+    labels = _numbers(table, 'label')
+    bad = np.flatnonzero((labels != 0) & (labels != 1))
+    if bad.size:
+      raise table.error(
+        int(bad[0]),
+        f"column 'label' has value {labels[bad[0]]:g}, expected 0 or 1",
+      )
+    attack = _strings(table.frame['attack_cat'])
+    attack[attack == ''] = 'Normal'
+    yield _dataset(
+      table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL, labels, attack
     )
-  attack = _strings(table.frame['attack_cat'])
-  attack[attack == ''] = 'Normal'
-  return _dataset(
-    table, UNSW_NB15_FEATURES, UNSW_NB15_CATEGORICAL, labels, attack
-  )
 
 
 def read_cic_ids2017(
@@ -463,16 +566,25 @@ def read_cic_ids2017(
   Returns:
     The `Dataset`; labels and attack names are None without a 'Label'.
   """
-  data, name = _read_bytes(path)
-  table = _parse(data, name, text=lambda c: c == 'Label')
-  columns = [c for c in table.frame.columns if c != 'Label']
-  if 'Label' not in table.frame.columns:
-    if require_labels:
-      raise DataError(f"{name}: missing label column 'Label'")
-    return _dataset(table, columns, ())
-  attack = _label_text(table, 'Label')
-  labels = np.char.upper(attack.astype(str)) != 'BENIGN'
-  return _dataset(table, columns, (), labels, attack)
+  [ds] = _cic_ids2017(_whole_file(path), require_labels=require_labels)
+  return ds
+
+
+def _cic_ids2017(
+  sources: Iterator[_Source], *, require_labels: bool = True
+) -> Iterator[Dataset]:
+  """Yields a CIC-IDS2017 `Dataset` per source."""
+  for source in sources:
+    table = _parse(source, text=lambda c: c == 'Label')
+    columns = [c for c in table.frame.columns if c != 'Label']
+    if 'Label' not in table.frame.columns:
+      if require_labels:
+        raise DataError(f"{table.name}: missing label column 'Label'")
+      yield _dataset(table, columns, ())
+      continue
+    attack = _label_text(table, 'Label')
+    labels = np.char.upper(attack.astype(str)) != 'BENIGN'
+    yield _dataset(table, columns, (), labels, attack)
 
 
 def read_csv(
@@ -505,29 +617,61 @@ def read_csv(
     The `Dataset`; labels and attack names are None without the label
     column. Attack names are the raw label values.
   """
+  [ds] = _csv(
+    _whole_file(path),
+    label_column=label_column,
+    benign_labels=benign_labels,
+    attack_labels=attack_labels,
+    categorical_columns=categorical_columns,
+    drop_columns=drop_columns,
+    require_labels=require_labels,
+  )
+  return ds
+
+
+def _csv(
+  sources: Iterator[_Source],
+  *,
+  label_column: str,
+  benign_labels: Sequence[str] | None = None,
+  attack_labels: Sequence[str] | None = None,
+  categorical_columns: Sequence[str] | None = None,
+  drop_columns: Sequence[str] = (),
+  require_labels: bool = True,
+) -> Iterator[Dataset]:
+  """Yields a `Dataset` per source; see `read_csv`.
+
+  Categorical columns left to detection are those of the first source, so
+  that every `Dataset` has the same kinds of columns.
+  """
   if (benign_labels is None) == (attack_labels is None):
     raise ValueError('give exactly one of benign_labels and attack_labels')
   listed = _names(benign_labels if attack_labels is None else attack_labels)
   listed = [str(v).strip() for v in listed]
-  categorical = _names(categorical_columns or ())
+  named = _names(categorical_columns or ())
   drop_columns = _names(drop_columns)
-  data, name = _read_bytes(path)
-  text = lambda c: c == label_column or c in categorical
-  table = _parse(data, name, text=text)
-  _require(table, drop_columns, 'drop column')
-  _require(table, categorical, 'categorical column')
-  dropped = {label_column, *drop_columns}
-  columns = [c for c in table.frame.columns if c not in dropped]
-  if categorical_columns is None:
-    frame = table.frame
-    categorical = [c for c in columns if not _is_numeric(frame[c])]
-  if label_column not in table.frame.columns:
-    if require_labels:
-      raise DataError(f'{name}: missing label column {label_column!r}')
-    return _dataset(table, columns, categorical)
-  attack = _label_text(table, label_column)
-  labels = np.isin(attack, listed) == (attack_labels is not None)
-  return _dataset(table, columns, categorical, labels, attack)
+  text = lambda c: c == label_column or c in named
+  detected = None
+  for source in sources:
+    table = _parse(source, text=text)
+    _require(table, drop_columns, 'drop column')
+    _require(table, named, 'categorical column')
+    dropped = {label_column, *drop_columns}
+    columns = [c for c in table.frame.columns if c not in dropped]
+    categorical = named
+    if categorical_columns is None:
+      if detected is None:
+        frame = table.frame
+        detected = [c for c in columns if not _is_numeric(frame[c])]
+      categorical = detected
+    if label_column not in table.frame.columns:
+      if require_labels:
+        raise DataError(f'{table.name}: missing label column {label_column!r}')
+      yield _dataset(table, columns, categorical)
+      continue
+    attack = _label_text(table, label_column)
+    labels = np.isin(attack, listed) == (attack_labels is not None)
+    yield _dataset(table, columns, categorical, labels, attack)
 
 
 def _names(values: str | Sequence[str]) -> tuple[str, ...]:
@@ -541,11 +685,59 @@ READERS = {
   'cic_ids2017': read_cic_ids2017,
   'csv': read_csv,
 }
+# The same readers over a stream of sources, and whether files have a header.
+_STREAMS = {
+  'nsl_kdd': (_nsl_kdd, False),
+  'unsw_nb15': (_unsw_nb15, True),
+  'cic_ids2017': (_cic_ids2017, True),
+  'csv': (_csv, True),
+}
+
+
+def _check_format(format: str):
+  if format not in READERS:
+    known = ', '.join(sorted(READERS))
+    raise DataError(f'unknown data format {format!r}; known formats: {known}')
 
 
 def read(format: str, path: str | os.PathLike, **options) -> Dataset:
   """Reads `path` with the reader registered under `format` in `READERS`."""
-  if format not in READERS:
-    known = ', '.join(sorted(READERS))
-    raise DataError(f'unknown data format {format!r}; known formats: {known}')
+  _check_format(format)
   return READERS[format](path, **options)
+
+
+def iter_read(
+  format: str, path: str | os.PathLike, *, chunk_rows: int, **options
+) -> Iterator[Dataset]:
+  """Reads `path` like `read`, as `Dataset`s of at most `chunk_rows` rows.
+
+  The file is read a run of lines at a time, so memory use follows
+  `chunk_rows`, not the file's size. Errors name the same file lines as
+  `read` does. The chunks together hold the rows that `read` returns, with
+  one difference: where `read_csv` detects categorical columns, the first
+  chunk's values decide them.
+
+  Args:
+    format: a key of `READERS`.
+    path: the file to read.
+    chunk_rows: the most data rows in one `Dataset`.
+    **options: keyword arguments of the format's reader.
+
+  Returns:
+    An iterator of `Dataset`s, each with a `RangeIndex` from 0; the file is
+    opened when the first one is asked for.
+  """
+  _check_format(format)
+  if chunk_rows < 1:
+    raise ValueError(f'chunk_rows must be at least 1, not {chunk_rows}')
+  stream, header = _STREAMS[format]
+  return stream(_file_chunks(path, chunk_rows, header=header), **options)
+
+
+def read_columns(path: str | os.PathLike) -> list[str]:
+  """Returns the column names in a CSV file's header, as the readers strip them.
+
+  Only the start of the file is read.
+  """
+  source = next(_file_chunks(path, 1, header=True))
+  return _strip_names(_header(source.data, source.name))

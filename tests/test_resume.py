@@ -1,0 +1,181 @@
+"""Resuming after a kill, refusing to redo finished runs, determinism."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from netclf import checkpoints
+from tests import conftest
+from tests import test_cross_validation as cv_test
+
+LONG = (
+  '--config.train.epochs=8',
+  '--config.train.patience=8',
+  '--config.checkpoint_every=1',
+)
+
+
+def _command(workdir, *overrides):
+  return [
+    sys.executable,
+    '-m',
+    'netclf.main',
+    '--config=configs/test.py',
+    f'--workdir={workdir}',
+    *LONG,
+    *overrides,
+  ]
+
+
+def _run(workdir, *overrides):
+  proc = subprocess.run(
+    _command(workdir, *overrides),
+    cwd=conftest.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def _saved_steps(workdir):
+  directory = workdir / 'train_state' / 'cv'
+  if not directory.is_dir():
+    return []
+  return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+
+
+def _headline(report):
+  return {
+    'folds': [
+      (f['best_epoch'], f['best_val_loss']) for f in report['cv']['folds']
+    ],
+    'threshold': report['threshold'],
+    'test': {
+      k: report['test']['test'][k]
+      for k in (
+        'accuracy',
+        'roc_auc',
+        'f1',
+        'false_alarm_rate',
+        'confusion_matrix',
+      )
+    },
+  }
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp('whole')
+  _run(workdir)
+  return json.loads((workdir / 'report.json').read_text())
+
+
+def test_a_killed_run_resumes_to_the_same_report(tmp_path, uninterrupted):
+  proc = subprocess.Popen(
+    _command(tmp_path),
+    cwd=conftest.REPO_ROOT,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+  )
+  deadline = time.time() + 300
+  # Kill in the main phase: after the warm-up epoch and three more.
+  while time.time() < deadline and max(_saved_steps(tmp_path), default=0) < 4:
+    if proc.poll() is not None:
+      pytest.fail('the run finished before it could be killed')
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (tmp_path / 'report.json').exists()
+  killed_at = max(_saved_steps(tmp_path))
+  assert 4 <= killed_at < 9
+  resumed = _run(tmp_path)
+  assert 'Resuming from the saved training state' in resumed.stderr
+  report = json.loads((tmp_path / 'report.json').read_text())
+  assert _headline(report) == _headline(uninterrupted)
+  lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  keys = [(r['phase'], r['epoch'], r['fold']) for r in map(json.loads, lines)]
+  assert len(keys) == len(set(keys))
+
+
+def test_same_config_same_report_and_finished_runs_are_kept(
+  tmp_path, uninterrupted
+):
+  _run(tmp_path)
+  report = tmp_path / 'report.json'
+  assert _headline(json.loads(report.read_text())) == _headline(uninterrupted)
+  stamp = report.stat().st_mtime_ns
+
+  proc = _run(tmp_path)
+  assert 'already holds a finished run' in proc.stderr
+  assert report.stat().st_mtime_ns == stamp
+
+  proc = subprocess.run(
+    _command(tmp_path, '--config.seed=1'),
+    cwd=conftest.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert proc.returncode == 2
+  assert 'other settings' in proc.stderr
+
+  proc = _run(tmp_path, '--config.retrain=True')
+  assert 'already holds' not in proc.stderr
+  assert report.stat().st_mtime_ns != stamp
+  assert _headline(json.loads(report.read_text())) == _headline(uninterrupted)
+
+
+class _Interrupt(Exception):
+  pass
+
+
+@pytest.mark.parametrize('mode', ['vmap', 'sequential'])
+def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
+  data, plan, _ = cv_test._problem(600)
+  whole = cv_test._run(mode, data, plan)
+  saver = checkpoints.TrainingCheckpoints(
+    tmp_path, every=2, keep=2, fingerprint='x'
+  )
+  calls = []
+
+  def stop_midway(phase, epoch, *args):
+    calls.append((phase, epoch))
+    if len(calls) == 9:  # the second fold in sequential mode
+      raise _Interrupt
+
+  with pytest.raises(_Interrupt):
+    cv_test.cv.train_folds(
+      cv_test.MODEL,
+      cv_test.optax.adam(3e-3),
+      cv_test.losses.Loss(),
+      data,
+      plan,
+      jax.random.key(0),
+      cv_test.SETTINGS,
+      mode=mode,
+      on_epoch=stop_midway,
+      checkpointer=saver,
+    )
+  resumed = cv_test.cv.train_folds(
+    cv_test.MODEL,
+    cv_test.optax.adam(3e-3),
+    cv_test.losses.Loss(),
+    data,
+    plan,
+    jax.random.key(0),
+    cv_test.SETTINGS,
+    mode=mode,
+    checkpointer=saver,
+  )
+  np.testing.assert_array_equal(resumed.best_epoch, whole.best_epoch)
+  np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
+  for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-6)
