@@ -21,6 +21,8 @@ def get_config():
   config.checkpoint_every = 5
   config.keep_checkpoints = 2
   config.retrain = False
+  # Set on every host of a multi-host run (e.g. a TPU pod slice).
+  config.distributed = False
 
   # Data. `format` picks the reader; the generated set needs no files.
   config.data = ml_collections.ConfigDict()

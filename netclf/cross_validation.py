@@ -251,10 +251,6 @@ class _FoldPrograms:
     )[1]
 
 
-def _compile(fn, *args, donate=()):
-  return jax.jit(fn, donate_argnums=donate).lower(*args).compile()
-
-
 def _check_finite(losses, folds, phase, epoch):
   for fold, value in zip(folds, losses, strict=True):
     if not np.isfinite(value):
@@ -276,6 +272,7 @@ def train_folds(
   mode='vmap',
   on_epoch: Callable[..., None] | None = None,
   checkpointer=None,
+  mesh=None,
 ):
   """Trains every fold of `plan` and returns their best variables.
 
@@ -293,6 +290,10 @@ def train_folds(
     checkpointer: optional; saves the training state every
       `checkpointer.every` epochs and resumes from its last save (see
       `netclf.checkpoints.TrainingCheckpoints`).
+    mesh: optional `Mesh` with a `folds` axis (see `fold_mesh`); in 'vmap'
+      mode the fold axis is sharded over it. Folds are padded with copies
+      of the first ones up to a multiple of the mesh size; the copies'
+      results are dropped.
 
   Returns:
     A `FoldResult`.
@@ -318,7 +319,9 @@ def train_folds(
     'predict': programs.predict,
   }
   if mode == 'vmap':
-    groups = [np.arange(plan.num_folds)]
+    size = 1 if mesh is None else mesh.shape['folds']
+    padded = -(-plan.num_folds // size) * size
+    groups = [np.arange(padded) % plan.num_folds]
     fns = {
       'init': jax.vmap(single['init']),
       'warmup': jax.vmap(single['warmup'], in_axes=(0, None, 0, 0, None)),
@@ -331,12 +334,16 @@ def train_folds(
     fns = single
   else:
     raise ValueError(f"unknown fold mode {mode!r}: use 'vmap' or 'sequential'")
-  runner = _GroupRunner(fns, settings, on_epoch, checkpointer)
+  mesh = mesh if mode == 'vmap' else None
+  runner = _GroupRunner(fns, settings, on_epoch, checkpointer, mesh)
   start = time.perf_counter()
   results = runner.run(groups, keys, priors, inputs, data, mode)
   train_s = time.perf_counter() - start - runner.compile_s
-  stopper = jax.tree.map(lambda *x: np.concatenate(x), *[r[0] for r in results])
-  probs = np.concatenate([r[1] for r in results])
+  k = plan.num_folds
+  stopper = jax.tree.map(
+    lambda *x: np.concatenate(x)[:k], *[r[0] for r in results]
+  )
+  probs = np.concatenate([r[1] for r in results])[:k]
   return FoldResult(
     variables=stopper.best,
     best_epoch=stopper.best_epoch,
@@ -350,8 +357,18 @@ def train_folds(
   )
 
 
-def _compile(fn, *args, donate=()):
-  return jax.jit(fn, donate_argnums=donate).lower(*args).compile()
+def _compile(fn, *args, donate=(), shardings=None):
+  """Lowers and compiles `fn` for `args` (arrays or abstract values)."""
+  kwargs = {}
+  if shardings is not None:
+    kwargs = {'in_shardings': shardings[0], 'out_shardings': shardings[1]}
+  return jax.jit(fn, donate_argnums=donate, **kwargs).lower(*args).compile()
+
+
+def fold_mesh(devices=None):
+  """A one-axis `folds` mesh over the given (default: all) devices."""
+  devices = jax.devices() if devices is None else devices
+  return jax.sharding.Mesh(np.array(devices), ('folds',))
 
 
 class _GroupRunner:
@@ -362,8 +379,9 @@ class _GroupRunner:
   and the epoch, so a resumed run repeats an uninterrupted one exactly.
   """
 
-  def __init__(self, fns, settings, on_epoch, checkpointer):
+  def __init__(self, fns, settings, on_epoch, checkpointer, mesh):
     self.fns = fns
+    self.mesh = mesh
     self.settings = settings
     self.on_epoch = on_epoch
     self.checkpointer = checkpointer
@@ -379,6 +397,9 @@ class _GroupRunner:
         priors[folds],
         jax.tree.map(lambda x, folds=folds: x[folds], inputs),
       )
+      if self.mesh is not None:
+        group = jax.device_put(group, self._sharding('folds'))
+        data = jax.device_put(data, self._sharding())
       if self.compiled is None:
         logging.info('Compiling the fold programs (%s).', mode)
         t0 = time.perf_counter()
@@ -412,6 +433,18 @@ class _GroupRunner:
       self.checkpointer.save(len(groups) * per_group + 1, {'done': done}, {})
     return done
 
+  def _sharding(self, *axes):
+    return jax.sharding.NamedSharding(
+      self.mesh, jax.sharding.PartitionSpec(*axes)
+    )
+
+  def _placements(self, *kinds):
+    """`(in_shardings, out_shardings)`: fold-sharded or replicated args."""
+    if self.mesh is None:
+      return None
+    fold, whole = self._sharding('folds'), self._sharding()
+    return tuple(fold if k == 'f' else whole for k in kinds), fold
+
   def _compile_all(self, keys, priors, inputs, data, *, expand):
     """Compiles each program once, ahead of time, for one group's shapes."""
     fns = self.fns
@@ -429,24 +462,27 @@ class _GroupRunner:
       if expand
       else (stopper, probs),
     }
+    # Argument kinds: 'f' is split along the fold axis, 'r' is replicated.
+    place = self._placements
     self.compiled = {
-      'init': _compile(fns['init'], keys, priors),
+      'init': _compile(fns['init'], keys, priors, shardings=place('f', 'f')),
       'warmup': _compile(
-        fns['warmup'], state, epoch, keys, inputs, data, donate=(0,)
+        fns['warmup'],
+        *(state, epoch, keys, inputs, data),
+        donate=(0,),
+        shardings=place('f', 'r', 'f', 'f', 'r'),
       ),
-      'start': _compile(fns['start'], state),
+      'start': _compile(fns['start'], state, shardings=place('f')),
       'main': _compile(
         fns['main'],
-        main_state,
-        stopper,
-        epoch,
-        keys,
-        inputs,
-        data,
+        *(main_state, stopper, epoch, keys, inputs, data),
         donate=(0, 1),
+        shardings=place('f', 'f', 'r', 'f', 'f', 'r'),
       ),
       'predict': _compile(
-        fns['predict'], main_state, stopper.best, inputs, data
+        fns['predict'],
+        *(main_state, stopper.best, inputs, data),
+        shardings=place('f', 'f', 'f', 'r'),
       ),
     }
 

@@ -7,6 +7,7 @@ Flags:
 
 import sys
 
+import jax
 from absl import app
 from absl import flags
 from absl import logging
@@ -45,6 +46,10 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
+  if FLAGS.config.distributed:
+    # Every host runs this same command; JAX finds its peers from the
+    # cluster environment (TPU pods, SLURM, or the JAX_COORDINATOR_* vars).
+    jax.distributed.initialize()
   try:
     pipeline.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except USER_ERRORS as e:

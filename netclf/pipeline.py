@@ -265,7 +265,7 @@ def fold_metrics(labels, splits, result, threshold):
 
 
 # Fields that change how a run is kept, not what it computes.
-RUN_FIELDS = ('retrain', 'checkpoint_every', 'keep_checkpoints')
+RUN_FIELDS = ('retrain', 'checkpoint_every', 'keep_checkpoints', 'distributed')
 OUTPUTS = ('report.json', 'metrics.jsonl', 'checkpoint', 'train_state')
 
 
@@ -412,6 +412,10 @@ def train_and_evaluate(config, workdir):
   groups = 1 if config.cv.mode == 'vmap' else config.cv.folds
   logger = EpochLogger(workdir, per_group * groups)
   saver = training_checkpoints(config, workdir, 'cv')
+  mesh = None
+  if config.cv.mode == 'vmap' and jax.device_count() > 1:
+    mesh = cv.fold_mesh()
+    logging.info('Sharding the fold axis over %d devices.', jax.device_count())
   with contextlib.closing(logger):
     result = cv.train_folds(
       model,
@@ -424,6 +428,7 @@ def train_and_evaluate(config, workdir):
       mode=config.cv.mode,
       on_epoch=logger,
       checkpointer=saver,
+      mesh=mesh,
     )
 
   # Threshold from out-of-fold predictions: training rows only.

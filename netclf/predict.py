@@ -271,9 +271,24 @@ class _QuietLibraries:
     return record.levelno >= 30 or '/orbax/' not in record.pathname
 
 
+def _drop_closed_loop_errors(unraisable):
+  """Hides the echoes of a failed checkpoint read; passes on the rest.
+
+  When one read of a damaged checkpoint fails, orbax closes its event loop
+  while tensorstore is still finishing the other reads, whose callbacks
+  then raise 'Event loop is closed' from a background thread. The real
+  error has been reported by then.
+  """
+  exc = unraisable.exc_value
+  if isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed':
+    return
+  sys.__unraisablehook__(unraisable)
+
+
 def main(argv):
   if len(argv) > 1:
     _fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  sys.unraisablehook = _drop_closed_loop_errors
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_QuietLibraries())
   try:

@@ -324,6 +324,14 @@ def _parse(
   )
   if frame.empty:
     raise DataError(f'{name}: has a header but no data rows')
+  if not isinstance(frame.index, pd.RangeIndex):
+    # pandas reads a first row with more fields than the header as starting
+    # with index columns, which would shift every value of the file.
+    line = _scan_lines(data)[0][1] + source.offset
+    found = len(raw) + frame.index.nlevels
+    raise DataError(
+      f'{name} line {line}: found {found} columns, expected {len(raw)}'
+    )
   frame.columns = _strip_names(frame.columns)
   return _Table(frame, source, header)
 

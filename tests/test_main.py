@@ -148,3 +148,41 @@ def test_nsl_kdd_quick_run(tmp_path):
   # Even a short run must rank KDDTest+ far better than chance.
   assert report['test']['KDDTest+']['roc_auc'] > 0.85
   assert report['test']['KDDTest+']['unseen_categories']
+
+
+def test_folds_sharded_over_four_devices_match_one_device(
+  finished_run, tmp_path
+):
+  workdir, _ = finished_run
+  env = dict(
+    os.environ,
+    JAX_PLATFORMS='cpu',
+    XLA_FLAGS='--xla_force_host_platform_device_count=4',
+  )
+  proc = subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'netclf.main',
+      '--config=configs/test.py',
+      f'--workdir={tmp_path}',
+    ],
+    cwd=conftest.REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env=env,
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Sharding the fold axis over 4 devices' in proc.stderr
+  one = json.loads((workdir / 'report.json').read_text())
+  four = json.loads((tmp_path / 'report.json').read_text())
+  for a, b in zip(one['cv']['folds'], four['cv']['folds'], strict=True):
+    assert a['best_epoch'] == b['best_epoch']
+    np.testing.assert_allclose(
+      a['best_val_loss'], b['best_val_loss'], rtol=1e-4
+    )
+    np.testing.assert_allclose(a['roc_auc'], b['roc_auc'], atol=1e-4)
+  np.testing.assert_allclose(
+    one['test']['test']['roc_auc'], four['test']['test']['roc_auc'], atol=1e-4
+  )

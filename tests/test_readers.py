@@ -440,3 +440,141 @@ def test_real_nsl_kdd_counts(file, normal, attack):
   numeric = ds.features.drop(columns=list(ds.categorical))
   assert np.isfinite(numeric.to_numpy()).all()
   assert ((ds.attack_names == 'normal') == (ds.labels == 0)).all()
+
+
+def _concat(datasets):
+  """Joins chunks back into one frame and one label array (or None)."""
+  features = pd.concat([ds.features for ds in datasets], ignore_index=True)
+  labels = [ds.labels for ds in datasets]
+  return features, None if labels[0] is None else np.concatenate(labels)
+
+
+def _chunked_cases(tmp_path):
+  """Files of every format, with blank lines, a BOM and CRLF line ends."""
+  kdd = tmp_path / 'KDDTest+.txt'
+  lines = [','.join(row) for row in _kdd_rows() * 3]
+  kdd.write_text('\n'.join(lines[:4]) + '\n\n \n' + '\n'.join(lines[4:]))
+  csv_options = {'label_column': 'label', 'benign_labels': ('normal', '0')}
+  return [
+    ('nsl_kdd', kdd, {}),
+    ('unsw_nb15', _unsw_file(tmp_path, _UNSW_HEADER, _UNSW_ROWS * 2), {}),
+    ('cic_ids2017', _cic_file(tmp_path), {}),
+    (
+      'csv',
+      _csv_file(tmp_path, _CSV + '\n' + _CSV[_CSV.index('a,') :]),
+      {
+        **csv_options,
+        'drop_columns': ('host',),
+      },
+    ),
+  ]
+
+
+@pytest.mark.parametrize('chunk_rows', [1, 2, 3, 1000])
+def test_iter_read_chunks_join_to_the_whole_file(tmp_path, chunk_rows):
+  for format, path, options in _chunked_cases(tmp_path):
+    whole = readers.read(format, path, **options)
+    chunks = list(
+      readers.iter_read(format, path, chunk_rows=chunk_rows, **options)
+    )
+    assert all(0 < len(ds) <= chunk_rows for ds in chunks), format
+    assert len(chunks) == -(-len(whole) // chunk_rows), format
+    features, labels = _concat(chunks)
+    pd.testing.assert_frame_equal(features, whole.features, obj=format)
+    np.testing.assert_array_equal(labels, whole.labels)
+    for ds in chunks:
+      assert isinstance(ds.features.index, pd.RangeIndex)
+      assert ds.categorical == whole.categorical
+      assert ds.name == whole.name
+
+
+def test_iter_read_without_labels(tmp_path):
+  path = _kdd_file(tmp_path, [row[:41] for row in _kdd_rows()])
+  chunks = list(
+    readers.iter_read('nsl_kdd', path, chunk_rows=2, require_labels=False)
+  )
+  assert [len(ds) for ds in chunks] == [2, 1]
+  assert all(ds.labels is None for ds in chunks)
+
+
+def test_iter_read_errors_name_the_file_line(tmp_path):
+  rows = [list(row) for row in _kdd_rows() * 3]
+  rows[7][4] = 'abc'
+  path = tmp_path / 'KDDTest+.txt'
+  lines = [','.join(row) for row in rows]
+  path.write_text('\n'.join(lines[:3]) + '\n\n' + '\n'.join(lines[3:]) + '\n')
+  message = "KDDTest+.txt line 9: column 'src_bytes' has non-numeric value"
+  with pytest.raises(DataError, match=re.escape(message)):
+    readers.read_nsl_kdd(path)
+  for chunk_rows in (1, 2, 4):
+    with pytest.raises(DataError, match=re.escape(message)):
+      list(readers.iter_read('nsl_kdd', path, chunk_rows=chunk_rows))
+
+
+def test_iter_read_header_file_errors_name_the_file_line(tmp_path):
+  rows = [list(row) for row in _CIC_ROWS * 2]
+  rows[6][1] = '12ms'
+  path = _cic_file(tmp_path, rows=rows)
+  for chunk_rows in (1, 3, 100):
+    with pytest.raises(DataError, match="line 8: column 'Flow Duration'"):
+      list(readers.iter_read('cic_ids2017', path, chunk_rows=chunk_rows))
+  path = _csv_file(tmp_path, 'a,b,label\n1,2,0\n3,4,1\n\n5,6,0,7\n')
+  with pytest.raises(DataError, match='line 5: found 4 columns, expected 3'):
+    list(
+      readers.iter_read(
+        'csv', path, chunk_rows=1, label_column='label', benign_labels='0'
+      )
+    )
+
+
+def test_iter_read_width_must_match_the_first_row(tmp_path):
+  rows = _kdd_rows() * 2
+  rows[4] = rows[4][:42]
+  path = _kdd_file(tmp_path, rows)
+  with pytest.raises(DataError, match='line 5: found 42 columns, expected 43'):
+    list(readers.iter_read('nsl_kdd', path, chunk_rows=2))
+
+
+def test_iter_read_keeps_a_quoted_field_in_one_chunk(tmp_path):
+  path = tmp_path / 'flows.csv'
+  path.write_text('note,bytes,label\n"two\nlines",1,0\nx,2,1\n"y",3,0\n')
+  options = {'label_column': 'label', 'benign_labels': ['0']}
+  chunks = list(readers.iter_read('csv', path, chunk_rows=1, **options))
+  features, labels = _concat(chunks)
+  assert features['note'].tolist() == ['two\nlines', 'x', 'y']
+  assert features['bytes'].tolist() == [1, 2, 3]
+  assert labels.tolist() == [0, 1, 0]
+
+
+def test_iter_read_file_errors(tmp_path):
+  read = lambda path: list(readers.iter_read('cic_ids2017', path, chunk_rows=2))
+  with pytest.raises(DataError, match='nope.csv: file does not exist'):
+    read(tmp_path / 'nope.csv')
+  with pytest.raises(DataError, match='is a directory'):
+    read(tmp_path)
+  (tmp_path / 'blank.csv').write_bytes(b'\xef\xbb\xbf\r\n \r\n')
+  with pytest.raises(DataError, match='blank.csv: file is empty'):
+    read(tmp_path / 'blank.csv')
+  (tmp_path / 'header.csv').write_text(','.join(_CIC_HEADER) + '\n\n')
+  with pytest.raises(DataError, match='header.csv: has a header but no data'):
+    read(tmp_path / 'header.csv')
+  with pytest.raises(DataError, match="unknown data format 'arff'"):
+    readers.iter_read('arff', tmp_path / 'header.csv', chunk_rows=2)
+  with pytest.raises(ValueError, match='chunk_rows'):
+    readers.iter_read('csv', tmp_path / 'header.csv', chunk_rows=0)
+
+
+def test_read_columns_strips_names_like_the_readers(tmp_path):
+  assert readers.read_columns(_cic_file(tmp_path)) == list(
+    readers.read_cic_ids2017(_cic_file(tmp_path)).features.columns
+  ) + ['Label']
+  with pytest.raises(DataError, match='file is empty'):
+    (tmp_path / 'empty.csv').write_text('')
+    readers.read_columns(tmp_path / 'empty.csv')
+
+
+def test_first_row_wider_than_the_header_is_an_error(tmp_path):
+  # pandas would take the extra field as an index and shift every column.
+  path = _csv_file(tmp_path, 'a,b,label\n1,2,0,9\n3,4,1\n')
+  with pytest.raises(DataError, match='line 2: found 4 columns, expected 3'):
+    readers.read_csv(path, label_column='label', benign_labels=['0'])
