@@ -2,10 +2,19 @@
 
 import os
 import pathlib
+import tempfile
 
 import pytest
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# Many tests run the same small programs, often in subprocesses: a
+# compilation cache shared by the whole session compiles each only once.
+os.environ.setdefault(
+  'JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='netclf-xla-cache-')
+)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
 
 
 def nsl_kdd_dir():
