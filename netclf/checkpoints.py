@@ -89,6 +89,11 @@ def load(path):
     raise
   except Exception as e:  # orbax raises many types for damaged files.
     reason = str(e).strip().splitlines()[0] if str(e).strip() else ''
+    if 'Structure' in reason or 'structure' in reason:
+      raise CheckpointError(
+        f'checkpoint {path}: its arrays do not match the model its record'
+        ' describes (widths, depth or switches were changed)'
+      ) from None
     raise CheckpointError(
       f'checkpoint {path} is unreadable or corrupt: '
       f'{type(e).__name__}: {reason[:200]}'

@@ -5,8 +5,6 @@ Flags:
   --workdir: where metrics, the checkpoint and report.json go.
 """
 
-import sys
-
 import jax
 from absl import app
 from absl import flags
@@ -14,6 +12,7 @@ from absl import logging
 from ml_collections import config_flags
 
 from netclf import checkpoints
+from netclf import cli
 from netclf import cross_validation
 from netclf import pipeline
 from netclf import readers
@@ -34,18 +33,10 @@ USER_ERRORS = (
 )
 
 
-class _QuietLibraries:
-  """Drops INFO records of libraries that log every file they touch."""
-
-  def filter(self, record):
-    return record.levelno >= 30 or '/orbax/' not in record.pathname
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  cli.setup_logging()
   if FLAGS.config.distributed:
     # Every host runs this same command; JAX finds its peers from the
     # cluster environment (TPU pods, SLURM, or the JAX_COORDINATOR_* vars).
@@ -54,8 +45,7 @@ def main(argv):
     pipeline.train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except USER_ERRORS as e:
     logging.error('%s', e)
-    print(f'netclf: error: {e}', file=sys.stderr)
-    sys.exit(2)
+    cli.fail(e)
 
 
 def parse_flags(argv):
@@ -75,8 +65,7 @@ def parse_flags(argv):
   message = ' '.join(message.split())
   if len(message) > 1 and message[0] == message[-1] == "'":
     message = message[1:-1]  # KeyError quotes its whole message.
-  print(f'netclf: error: {message[:300]}', file=sys.stderr)
-  sys.exit(2)
+  cli.fail(message[:300])
 
 
 if __name__ == '__main__':

@@ -10,7 +10,8 @@ Columns the model does not use are ignored, and so is a label column. The
 output has one line per input row: its 0-based `row` (or the value of
 `--id_column`), `attack_probability` and `is_attack` (1 where the
 probability reaches the checkpoint's threshold). It is written under a
-temporary name and renamed when complete, so a failed run leaves none.
+temporary name and renamed when complete, so a failed or interrupted run
+leaves no partial scores behind.
 
 Flags:
   --checkpoint: a checkpoint directory written by `netclf.main`.
@@ -21,18 +22,18 @@ Flags:
 """
 
 import contextlib
+import csv
 import os
 import pathlib
-import sys
 
 import numpy as np
-import pandas as pd
 import tqdm
 from absl import app
 from absl import flags
 from absl import logging
 
 from netclf import checkpoints
+from netclf import cli
 from netclf import preprocessing
 from netclf import readers
 
@@ -66,7 +67,7 @@ class OutputError(RuntimeError):
 USER_ERRORS = (readers.DataError, checkpoints.CheckpointError, OutputError)
 
 
-def _label_column(clf):
+def _format_and_label(clf):
   """Returns the reader format and label column of a checkpoint's data."""
   reader = clf.reader or {}
   format = reader.get('format')
@@ -101,7 +102,7 @@ def read_chunks(clf, path, *, chunk_rows=CHUNK_ROWS, id_column=None):
     the label column (ignored as well where present).
   """
   schema = clf.preprocessor.schema
-  format, label = _label_column(clf)
+  format, label = _format_and_label(clf)
   name = pathlib.Path(path).name
   if format == 'nsl_kdd':
     if id_column is not None and id_column not in readers.NSL_KDD_FEATURES:
@@ -116,6 +117,8 @@ def read_chunks(clf, path, *, chunk_rows=CHUNK_ROWS, id_column=None):
       raise readers.DataError(f'{name}: missing feature column {column!r}')
   if id_column is not None and id_column not in columns:
     raise readers.DataError(f'{name}: missing id column {id_column!r}')
+  if id_column is not None and id_column == label:
+    raise readers.DataError(f'{name}: the id column {label!r} is the label')
   used = {*schema.numeric, *schema.categorical}
   extra = [c for c in columns if c not in (*used, label, id_column)]
   text = list(schema.categorical)
@@ -198,22 +201,23 @@ def score_file(
     'unknown_categories': {},
     'nonfinite': {},
   }
-  key = id_column or 'row'
   bar = tqdm.tqdm(desc='scoring', unit=' rows', leave=False, disable=None)
   with _replaced_on_success(output_path) as out, contextlib.closing(bar):
+    writer = csv.writer(out, lineterminator='\n')
+    writer.writerow([id_column or 'row', 'attack_probability', 'is_attack'])
     for ds in chunks:
       numeric, codes = clf.encode(ds.features, source=ds.name)
       probs = clf.predict_encoded(numeric, codes)
       start = summary['rows']
       ids = (
-        ds.features[id_column].to_numpy()
+        ds.features[id_column].tolist()
         if id_column
-        else np.arange(start, start + len(probs))
+        else range(start, start + len(probs))
       )
       flagged = (probs >= clf.threshold).astype(np.int32)
-      pd.DataFrame(
-        {key: ids, 'attack_probability': probs, 'is_attack': flagged}
-      ).to_csv(out, header=start == 0, index=False, float_format='%.9g')
+      # Nine significant digits give back the model's float32 exactly.
+      text = [f'{p:.9g}' for p in probs.tolist()]
+      writer.writerows(zip(ids, text, flagged.tolist(), strict=True))
       summary['rows'] += len(probs)
       summary['attacks'] += int(flagged.sum())
       if ds.labels is not None:
@@ -243,7 +247,7 @@ def log_summary(summary, input_path, output_path):
   )
   if summary['extra_columns']:
     logging.warning(
-      'Ignored %d columns the model does not use: %s',
+      'Ignored %d input columns that the model does not use: %s',
       len(summary['extra_columns']),
       ', '.join(summary['extra_columns']),
     )
@@ -264,33 +268,10 @@ def log_summary(summary, input_path, output_path):
     )
 
 
-class _QuietLibraries:
-  """Drops INFO records of libraries that log every file they touch."""
-
-  def filter(self, record):
-    return record.levelno >= 30 or '/orbax/' not in record.pathname
-
-
-def _drop_closed_loop_errors(unraisable):
-  """Hides the echoes of a failed checkpoint read; passes on the rest.
-
-  When one read of a damaged checkpoint fails, orbax closes its event loop
-  while tensorstore is still finishing the other reads, whose callbacks
-  then raise 'Event loop is closed' from a background thread. The real
-  error has been reported by then.
-  """
-  exc = unraisable.exc_value
-  if isinstance(exc, RuntimeError) and str(exc) == 'Event loop is closed':
-    return
-  sys.__unraisablehook__(unraisable)
-
-
 def main(argv):
   if len(argv) > 1:
-    _fail(f'unexpected arguments: {" ".join(argv[1:])}')
-  sys.unraisablehook = _drop_closed_loop_errors
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+    cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
+  cli.setup_logging()
   try:
     clf, _ = checkpoints.load(FLAGS.checkpoint)
     score_file(
@@ -301,12 +282,7 @@ def main(argv):
       id_column=FLAGS.id_column,
     )
   except USER_ERRORS as e:
-    _fail(str(e))
-
-
-def _fail(message):
-  print(f'netclf: error: {message}', file=sys.stderr)
-  sys.exit(2)
+    cli.fail(str(e))
 
 
 def parse_flags(argv):
@@ -314,7 +290,7 @@ def parse_flags(argv):
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    _fail(' '.join(str(e).split()))
+    cli.fail(' '.join(str(e).split()))
 
 
 if __name__ == '__main__':

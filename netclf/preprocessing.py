@@ -69,9 +69,14 @@ def fit_schema(features, categorical):
   categorical = tuple(categorical)
   numeric = tuple(c for c in features.columns if c not in categorical)
   vocabularies = tuple(
-    tuple(sorted(features[c].astype(str).unique())) for c in categorical
+    tuple(sorted(_categories(features[c]).unique())) for c in categorical
   )
   return Schema(numeric, categorical, vocabularies)
+
+
+def _categories(values):
+  """Category values as stripped strings, the way the readers give them."""
+  return values.astype(str).str.strip()
 
 
 def encode(schema, features, *, source='input'):
@@ -93,7 +98,7 @@ def encode(schema, features, *, source='input'):
   for j, (column, vocab) in enumerate(
     zip(schema.categorical, schema.vocabularies, strict=True)
   ):
-    values = features[column].astype(str)
+    values = _categories(features[column])
     index = pd.Index(vocab).get_indexer(values).astype(np.int32)
     codes[:, j] = np.where(index < 0, len(vocab), index) + offsets[j]
   return numeric, codes

@@ -11,8 +11,10 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
+import itertools
 import os
 import re
+import warnings
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -209,38 +211,51 @@ def _file_chunks(
   """
   path = Path(path)
   _check_path(path)
-  head = None  # The header line, or None while it is still to come.
-  start, lines, rows, quotes = 1, [], 0, 0
   try:
     with path.open('rb') as f:
-      for number, line in enumerate(f, 1):
-        lines.append(line)
-        text = line.removeprefix(codecs.BOM_UTF8) if number == 1 else line
-        if not text.strip():
-          continue
-        quotes += line.count(b'"')
-        if header and head is None:
-          head = line if line.endswith(b'\n') else line + b'\n'
-          continue
-        rows += 1
-        if rows == chunk_rows and quotes % 2 == 0:
-          yield _chunk(path.name, lines, start, head if start > 1 else None)
-          start, lines, rows = number + 1, [], 0
+      if f.read(len(codecs.BOM_UTF8)) != codecs.BOM_UTF8:
+        f.seek(0)
+      yield from _line_runs(f, path, chunk_rows, header)
   except OSError as e:
     raise DataError(f'{path}: cannot be read ({e.strerror})') from None
-  if start == 1 and head is None and not rows:
-    raise DataError(f'{path}: file is empty')
-  if start == 1 or rows:
-    yield _chunk(path.name, lines, start, head if start > 1 else None)
 
 
-def _chunk(
-  name: str, lines: list[bytes], start: int, head: bytes | None
-) -> _Source:
-  """Returns lines from file line `start` on, after `head` if given."""
-  if head is None:
-    return _Source(b''.join(lines), name, start - 1)
-  return _Source(head + b''.join(lines), name, start - 2)
+def _line_runs(
+  f: io.BufferedReader, path: Path, chunk_rows: int, header: bool
+) -> Iterator[_Source]:
+  """Yields the runs of `_file_chunks` from a file open after its BOM."""
+  name = path.name
+  lead = []  # The lines up to the header: blank ones, then the header.
+  head = None
+  if header:
+    for line in f:
+      lead.append(line)
+      if not line.isspace():
+        head = line if line.endswith(b'\n') else line + b'\n'
+        break
+  start = len(lead) + 1  # The file line number of the next run's start.
+  first, end = True, False
+  while not end:
+    blocks, lines, rows, quotes = [], 0, 0, 0
+    while rows < chunk_rows or quotes % 2:
+      more = list(itertools.islice(f, max(chunk_rows - rows, 1)))
+      if not more:
+        end = True
+        break
+      block = b''.join(more)
+      blocks.append(block)
+      lines += len(more)
+      rows += len(more) - sum(map(bytes.isspace, more))
+      quotes += block.count(b'"')
+    if first:
+      if head is None and not rows:
+        raise DataError(f'{path}: file is empty')
+      yield _Source(b''.join(lead + blocks), name)
+    elif rows and head is None:
+      yield _Source(b''.join(blocks), name, start - 1)
+    elif rows:
+      yield _Source(head + b''.join(blocks), name, start - 2)
+    first, start = False, start + lines
 
 
 def _scan_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -313,25 +328,33 @@ def _parse(
   header = names is None
   raw = _header(data, name) if header else list(names)
   text_raw = [c for c in raw if text(c.strip())]
-  frame = _parse_csv(
-    data,
-    name,
-    source.offset,
-    header=0 if header else None,
-    names=None if header else raw,
-    dtype={c: object for c in text_raw},
-    na_values={c: _MISSING for c in raw if c not in text_raw},
-  )
+  with warnings.catch_warnings():
+    # Left to itself, pandas reads a first row with more fields than the
+    # header as starting with index columns, shifting every value of the
+    # file; with `index_col=False` it warns instead.
+    warnings.filterwarnings(
+      'error', 'Length of header', category=pd.errors.ParserWarning
+    )
+    try:
+      frame = _parse_csv(
+        data,
+        name,
+        source.offset,
+        header=0 if header else None,
+        names=None if header else raw,
+        index_col=False,
+        dtype={c: object for c in text_raw},
+        na_values={c: _MISSING for c in raw if c not in text_raw},
+      )
+    except pd.errors.ParserWarning:
+      lines, fields = _scan_lines(data)
+      row = 1 if header else 0
+      raise DataError(
+        f'{name} line {lines[row] + source.offset}: found {fields[row]}'
+        f' columns, expected {len(raw)}'
+      ) from None
   if frame.empty:
     raise DataError(f'{name}: has a header but no data rows')
-  if not isinstance(frame.index, pd.RangeIndex):
-    # pandas reads a first row with more fields than the header as starting
-    # with index columns, which would shift every value of the file.
-    line = _scan_lines(data)[0][1] + source.offset
-    found = len(raw) + frame.index.nlevels
-    raise DataError(
-      f'{name} line {line}: found {found} columns, expected {len(raw)}'
-    )
   frame.columns = _strip_names(frame.columns)
   return _Table(frame, source, header)
 

@@ -114,3 +114,15 @@ def test_shapes_that_do_not_match_the_record_are_named(tmp_path):
   meta_file.write_text(json.dumps(meta))
   with pytest.raises(checkpoints.CheckpointError, match='shape'):
     checkpoints.load(path)
+
+
+def test_a_record_with_another_depth_is_named(tmp_path):
+  clf, _ = _classifier()
+  path = checkpoints.save(tmp_path / 'ckpt', clf)
+  meta_file = next(pathlib.Path(path, 'metadata').rglob('metadata'))
+  meta = json.loads(meta_file.read_text())
+  meta['model']['widths'] = [16, 8, 8]
+  meta['model']['dropouts'] = [0.2, 0.1, 0.1]
+  meta_file.write_text(json.dumps(meta))
+  with pytest.raises(checkpoints.CheckpointError, match='do not match'):
+    checkpoints.load(path)

@@ -578,3 +578,14 @@ def test_first_row_wider_than_the_header_is_an_error(tmp_path):
   path = _csv_file(tmp_path, 'a,b,label\n1,2,0,9\n3,4,1\n')
   with pytest.raises(DataError, match='line 2: found 4 columns, expected 3'):
     readers.read_csv(path, label_column='label', benign_labels=['0'])
+
+
+def test_iter_read_unreadable_file(tmp_path, monkeypatch):
+  path = _kdd_file(tmp_path, _kdd_rows())
+
+  def refuse(self, *args, **kwargs):
+    raise PermissionError(13, 'Permission denied')
+
+  monkeypatch.setattr(Path, 'open', refuse)
+  with pytest.raises(DataError, match='KDDTrain.*cannot be read'):
+    list(readers.iter_read('nsl_kdd', path, chunk_rows=2))
