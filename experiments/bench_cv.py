@@ -268,10 +268,9 @@ def benchmark(args):
   )
   modes = ['vmap'] + ([] if args.skip_sequential else ['sequential'])
   times = {mode: {'compile': [], 'train': []} for mode in modes}
-  # Alternate the modes, so that a busy spell on a shared machine does not
-  # land on one mode only.
-  # The matmul peak is sampled between runs too; its best is what the
-  # machine can do, its spread shows how much other work there was.
+  # On a shared machine the modes alternate, so that a busy spell does not
+  # land on one mode only, and the matmul peak is sampled between runs:
+  # its best is what the machine can do, its spread how busy it was.
   peaks = [peak_gflops()]
   for repeat in range(args.repeats):
     for mode in modes:
@@ -351,31 +350,31 @@ def check_goals(out):
 
 def sweep_sizes(args, sizes):
   """Seconds per vmapped epoch on generated data of each size."""
+  load_avg = os.getloadavg()[0]
   table = []
   for size in sizes:
     _, numeric, codes, labels, schema = load_rows(args, size)
     bench = Bench(args, numeric, codes, labels, schema)
     compile_s, train_s = bench.run('vmap')
     epoch_s = train_s / args.epochs
-    fold_rows = args.folds * bench.train_rows
     table.append(
       {
         'rows': size,
         'train_rows_per_fold': bench.train_rows,
         'compile_s': compile_s,
         'epoch_s': epoch_s,
-        'us_per_row': 1e6 * epoch_s / fold_rows,
+        'epoch_s_per_fold': epoch_s / args.folds,
+        'us_per_row': 1e6 * epoch_s / (args.folds * bench.train_rows),
       }
     )
     log(f'{size} rows: {epoch_s:.2f} s per epoch (compile {compile_s:.1f} s)')
+  for r in table:
+    r['us_per_row_vs_smallest'] = r['us_per_row'] / table[0]['us_per_row']
   # Linear in rows means a flat cost per row; the fit shows the fixed part.
   x = np.array([r['train_rows_per_fold'] for r in table], np.float64)
   y = np.array([r['epoch_s'] for r in table])
-  slope, intercept = np.polyfit(x, y, 1) if len(table) > 1 else (y[0] / x[0], 0)
-  fitted = slope * x + intercept
-  base = table[0]['us_per_row']
-  for r in table:
-    r['us_per_row_vs_smallest'] = r['us_per_row'] / base
+  slope, intercept = np.polyfit(x, y, 1) if len(x) > 1 else (y[0] / x[0], 0)
+  residual = np.abs(y - (slope * x + intercept)) / y
   return {
     'folds': args.folds,
     'epochs': args.epochs,
@@ -383,11 +382,11 @@ def sweep_sizes(args, sizes):
     'widths': list(args.widths),
     'sizes': table,
     'linear_fit': {
-      's_per_100k_fold_rows': float(slope * 1e5),
+      'epoch_s_per_100k_rows_per_fold': float(slope * 1e5),
       'intercept_s': float(intercept),
-      'max_rel_residual': float(np.max(np.abs(y - fitted) / y)),
+      'max_rel_residual': float(np.max(residual)),
     },
-    'load_avg_start_end': None,
+    'load_avg_start_end': [load_avg, os.getloadavg()[0]],
     **environment(),
   }
 
@@ -398,10 +397,7 @@ def main(argv=None):
     memory_child(args)
     return
   if args.sizes:
-    load_avg = os.getloadavg()[0]
-    sizes = [int(s) for s in args.sizes.split(',')]
-    out = sweep_sizes(args, sizes)
-    out['load_avg_start_end'] = [load_avg, os.getloadavg()[0]]
+    out = sweep_sizes(args, [int(s) for s in args.sizes.split(',')])
   else:
     out = benchmark(args)
   print(json.dumps(out, indent=2))

@@ -139,7 +139,7 @@ class _Interrupt(Exception):
 
 @pytest.mark.parametrize('mode', ['vmap', 'sequential'])
 def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
-  data, plan, _ = cv_test._problem(600)
+  data, plan, _ = cv_test._problem()
   whole = cv_test._run(mode, data, plan)
   saver = checkpoints.TrainingCheckpoints(
     tmp_path, every=2, keep=2, fingerprint='x'
