@@ -177,12 +177,19 @@ class TrainingCheckpoints:
         f'training state in {path.parent} was saved by a run with other'
         ' settings; use a new workdir or --config.retrain=True'
       )
-    tree = self.manager.restore(
-      step,
-      args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_fn(meta))
-      ),
-    )['state']
+    try:
+      tree = self.manager.restore(
+        step,
+        args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_fn(meta))
+        ),
+      )['state']
+    except Exception as e:  # orbax raises many types for damaged files.
+      reason = (str(e).strip().splitlines() or [''])[0][:200]
+      raise CheckpointError(
+        f'training state {path} is unreadable: {type(e).__name__}: {reason};'
+        ' remove it to start again'
+      ) from None
     return meta, tree
 
   def close(self):

@@ -377,6 +377,11 @@ def train_and_evaluate(config, workdir):
   schema = preprocessing.fit_schema(train_set.features, train_set.categorical)
   numeric, codes = preprocessing.encode(schema, train_set.features)
   nonfinite = preprocessing.count_nonfinite(schema, numeric)
+  # Encoding the test sets now finds a missing column before training.
+  test_encoded = {
+    name: preprocessing.encode(schema, ds.features, source=ds.name)
+    for name, ds in test_sets.items()
+  }
   if nonfinite:
     logging.info(
       'Non-finite training values (filled from training rows): %s', nonfinite
@@ -476,14 +481,14 @@ def train_and_evaluate(config, workdir):
   # Test sets, the checkpoint and its verification.
   t_eval = time.perf_counter()
   test_probs = {
-    name: clf.predict_proba(ds.features) for name, ds in test_sets.items()
+    name: clf.predict_encoded(*test_encoded[name]) for name in test_sets
   }
   test_report = {}
   for name, ds in test_sets.items():
     test_report[name] = evaluation.evaluate_test_set(
       ds.labels, test_probs[name], threshold=threshold
     )
-    unknown = preprocessing.count_unknown(schema, clf.encode(ds.features)[1])
+    unknown = preprocessing.count_unknown(schema, test_encoded[name][1])
     test_report[name]['unseen_categories'] = unknown
     if unknown:
       logging.info('%s: categories unseen in training: %s', name, unknown)

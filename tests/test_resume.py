@@ -182,3 +182,23 @@ def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
   np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
   for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_damaged_training_state_is_a_checkpoint_error(tmp_path):
+  saver = checkpoints.TrainingCheckpoints(
+    tmp_path, every=1, keep=1, fingerprint='x'
+  )
+  tree = {'w': np.arange(6.0).reshape(2, 3)}
+  saver.save(3, tree, {'group': 0})
+  _, again = saver.restore(lambda meta: tree)
+  np.testing.assert_array_equal(again['w'], tree['w'])
+  for f in (tmp_path / '3' / 'state').rglob('*'):
+    if f.is_file():
+      f.write_bytes(b'garbage')
+  with pytest.raises(checkpoints.CheckpointError, match='unreadable'):
+    saver.restore(lambda meta: tree)
+  other = checkpoints.TrainingCheckpoints(
+    tmp_path, every=1, keep=1, fingerprint='y'
+  )
+  with pytest.raises(checkpoints.CheckpointError, match='other settings'):
+    other.restore(lambda meta: tree)
