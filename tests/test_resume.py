@@ -154,8 +154,8 @@ def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
     if len(calls) == stop_at:
       raise _Interrupt
 
-  with pytest.raises(_Interrupt):
-    cv_test.cv.train_folds(
+  def train(**kwargs):
+    return cv_test.cv.train_folds(
       cv_test.MODEL,
       cv_test.optax.adam(3e-3),
       cv_test.losses.Loss(),
@@ -164,20 +164,13 @@ def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
       jax.random.key(0),
       cv_test.SETTINGS,
       mode=mode,
-      on_epoch=stop_midway,
       checkpointer=saver,
+      **kwargs,
     )
-  resumed = cv_test.cv.train_folds(
-    cv_test.MODEL,
-    cv_test.optax.adam(3e-3),
-    cv_test.losses.Loss(),
-    data,
-    plan,
-    jax.random.key(0),
-    cv_test.SETTINGS,
-    mode=mode,
-    checkpointer=saver,
-  )
+
+  with pytest.raises(_Interrupt):
+    train(on_epoch=stop_midway)
+  resumed = train()
   np.testing.assert_array_equal(resumed.best_epoch, whole.best_epoch)
   np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
   for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
