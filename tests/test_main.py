@@ -13,8 +13,8 @@ from netclf import synthetic
 from tests import conftest
 
 
-def _run(workdir, *overrides, config='configs/test.py', timeout=600):
-  env = dict(os.environ, JAX_PLATFORMS='cpu')
+def _run(workdir, *overrides, config='configs/test.py', env=None):
+  env = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
   return subprocess.run(
     [
       sys.executable,
@@ -27,7 +27,7 @@ def _run(workdir, *overrides, config='configs/test.py', timeout=600):
     cwd=conftest.REPO_ROOT,
     capture_output=True,
     text=True,
-    timeout=timeout,
+    timeout=600,
     env=env,
   )
 
@@ -154,24 +154,8 @@ def test_folds_sharded_over_four_devices_match_one_device(
   finished_run, tmp_path
 ):
   workdir, _ = finished_run
-  env = dict(
-    os.environ,
-    JAX_PLATFORMS='cpu',
-    XLA_FLAGS='--xla_force_host_platform_device_count=4',
-  )
-  proc = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'netclf.main',
-      '--config=configs/test.py',
-      f'--workdir={tmp_path}',
-    ],
-    cwd=conftest.REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
-    env=env,
+  proc = _run(
+    tmp_path, env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'Sharding the fold axis over 4 devices' in proc.stderr
