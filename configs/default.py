@@ -21,6 +21,8 @@ def get_config():
   config.checkpoint_every = 5
   config.keep_checkpoints = 2
   config.retrain = False
+  # PNG figures (ROC and PR curves, learning curves, confusion matrices).
+  config.plots = True
   # Set on every host of a multi-host run (e.g. a TPU pod slice).
   config.distributed = False
 
@@ -73,18 +75,24 @@ def get_config():
   config.train.min_delta = 1e-5
 
   # Cross-validation: `mode` 'vmap' trains all folds in one program,
-  # 'sequential' runs the same single-fold program fold by fold.
+  # 'sequential' runs the same single-fold program fold by fold. Each split
+  # mode in `splits` adds `folds` folds: 'random' (KFold, or StratifiedKFold
+  # if `stratified`) and 'attack' (whole attack types held out per fold).
   config.cv = ml_collections.ConfigDict()
+  config.cv.splits = ('random',)
   config.cv.folds = 5
   config.cv.stratified = False
   config.cv.seed = 42
   config.cv.mode = 'vmap'
 
-  # Final model: 'ensemble' of the fold models or 'refit' on all rows for
-  # the folds' median best epoch. Threshold: 'max_f1' on out-of-fold
-  # predictions, or 'fixed' at `fixed_threshold`.
+  # Final model: 'ensemble' of the fold models of `model_split` (a split
+  # mode, or 'all') or 'refit' on all rows for those folds' median best
+  # epoch. Threshold: 'max_f1' on the out-of-fold predictions of
+  # `threshold_split`, or 'fixed' at `fixed_threshold`.
   config.final = ml_collections.ConfigDict()
   config.final.model = 'ensemble'
+  config.final.model_split = 'random'
+  config.final.threshold_split = 'random'
   config.final.threshold = 'max_f1'
   config.final.fixed_threshold = 0.5
   return config

@@ -20,4 +20,8 @@ def get_config():
   config.train.warmup_epochs = 1
   config.train.patience = 2
   config.cv.folds = 3
+  config.plots = False
+  # Both split modes, so the tests cover the attack-grouped folds too.
+  config.cv.splits = ('random', 'attack')
+  config.final.threshold_split = 'attack'
   return config

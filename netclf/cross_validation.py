@@ -82,6 +82,18 @@ class FoldResult:
   compile_s: float
   train_s: float
 
+  def take(self, folds):
+    """The results of the folds numbered `folds`, in that order."""
+    folds = np.asarray(folds)
+    return dataclasses.replace(
+      self,
+      variables=jax.tree.map(lambda x: x[folds], self.variables),
+      best_epoch=self.best_epoch[folds],
+      best_val_loss=self.best_val_loss[folds],
+      epochs_run=self.epochs_run[folds],
+      oof_probs=tuple(self.oof_probs[f] for f in folds),
+    )
+
 
 def split_folds(labels, num_folds, *, stratified=False, seed=42):
   """Returns `[(train_rows, val_rows)]` from scikit-learn's splitters."""
@@ -89,6 +101,39 @@ def split_folds(labels, num_folds, *, stratified=False, seed=42):
   cls = model_selection.StratifiedKFold if stratified else model_selection.KFold
   splitter = cls(n_splits=num_folds, shuffle=True, random_state=seed)
   return list(splitter.split(np.zeros(len(labels)), labels))
+
+
+def split_by_attack(labels, attack_names, num_folds, *, seed=42):
+  """Returns `[(train_rows, val_rows)]` that hold out whole attack types.
+
+  Attack rows are grouped by attack name (`GroupKFold`, which balances the
+  folds' sizes), so each fold validates on attack types its training rows
+  never show. Normal rows are spread over the folds by a shuffled `KFold`.
+
+  Raises:
+    ValueError: if there are fewer attack types than folds.
+  """
+  labels = np.asarray(labels)
+  names = np.asarray(attack_names).astype(str)
+  attacks = np.flatnonzero(labels == 1)
+  normal = np.flatnonzero(labels == 0)
+  types = np.unique(names[attacks])
+  if len(types) < num_folds:
+    raise ValueError(
+      f'{len(types)} attack types are too few for {num_folds} folds'
+      ' grouped by attack'
+    )
+  grouped = model_selection.GroupKFold(n_splits=num_folds)
+  attack_val = [
+    attacks[va] for _, va in grouped.split(attacks, groups=names[attacks])
+  ]
+  spread = model_selection.KFold(num_folds, shuffle=True, random_state=seed)
+  normal_val = [normal[va] for _, va in spread.split(normal)]
+  splits = []
+  for a, n in zip(attack_val, normal_val, strict=True):
+    val = np.sort(np.concatenate([a, n]))
+    splits.append((np.setdiff1d(np.arange(len(labels)), val), val))
+  return splits
 
 
 def pad_rows(rows_per_fold, multiple):

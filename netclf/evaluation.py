@@ -227,10 +227,14 @@ def _scalars(mapping):
   ]
 
 
-def _fold_lines(cv):
-  """Returns the per-fold table of a cross-validation entry."""
+def _fold_lines(cv, split='n/a'):
+  """Returns the per-fold table of one split mode's cross-validation."""
   folds = cv.get('folds') or []
-  lines = [f'Cross-validation ({cv.get("mode", "n/a")}, {len(folds)} folds)']
+  splitter = cv.get('splitter', 'n/a')
+  lines = [
+    f'Cross-validation, {split} split: {splitter}, {len(folds)} folds',
+    f'  (its own threshold would be {_num(cv.get("threshold"))})',
+  ]
   head = f'{"fold":>4}  {"best epoch":>10}  {"epochs":>6}  {"val loss":>8}'
   lines.append(head + f'  {"ROC AUC":>7}  {"F1":>6}  {"accuracy":>8}')
   for f in folds:
@@ -346,9 +350,20 @@ def format_report(report: dict) -> str:
   if report.get('data'):
     lines += _wrap('Data', _scalars(report['data']))
   method = report.get('threshold_method', 'n/a')
+  if report.get('threshold_split'):
+    method += f' on {report["threshold_split"]} out-of-fold predictions'
   lines.append(_clip(f'Threshold: {_num(report.get("threshold"))} ({method})'))
-  if report.get('cv'):
-    lines += [''] + _fold_lines(report['cv'])
+  if report.get('final_model'):
+    members = _num(report.get('ensemble_members'), 'd')
+    lines.append(
+      _clip(
+        f'Final model: {report["final_model"]} of the'
+        f' {report.get("model_split", "n/a")} folds ({members} members)'
+      )
+    )
+  cv = report.get('cv') or {}
+  for name, split in (cv.get('splits') or {}).items():
+    lines += [''] + _fold_lines(split, name)
   for name, entry in (report.get('test') or {}).items():
     lines += [''] + _test_lines(name, entry)
   lines.append('')

@@ -23,11 +23,15 @@ from netclf import cross_validation as cv
 from netclf import evaluation
 from netclf import input_pipeline
 from netclf import losses
+from netclf import plots
 from netclf import preprocessing
 from netclf import readers
 from netclf import train as train_lib
 
 FOLD_MODES = ('vmap', 'sequential')
+# 'random': shuffled (optionally stratified) KFold; 'attack': whole attack
+# types held out per fold, so validation sees attacks training never showed.
+SPLIT_MODES = ('random', 'attack')
 FINAL_MODELS = ('ensemble', 'refit')
 # Largest difference allowed between in-memory and reloaded test scores.
 RELOAD_TOLERANCE = 1e-6
@@ -39,12 +43,30 @@ class ConfigError(ValueError):
 
 def validate_config(config):
   """Raises `ConfigError` on the first impossible value."""
+  splits = tuple(config.cv.splits)
   checks = [
     (
       config.cv.folds >= 2,
       f'cv.folds must be at least 2, not {config.cv.folds}',
     ),
     (config.cv.mode in FOLD_MODES, f'cv.mode must be one of {FOLD_MODES}'),
+    (
+      len(splits) >= 1
+      and len(set(splits)) == len(splits)
+      and set(splits) <= set(SPLIT_MODES),
+      f'cv.splits must name distinct split modes from {SPLIT_MODES},'
+      f' not {splits}',
+    ),
+    (
+      config.final.model_split in (*splits, 'all'),
+      f'final.model_split must be one of cv.splits {splits} or "all",'
+      f' not {config.final.model_split!r}',
+    ),
+    (
+      config.final.threshold_split in splits,
+      f'final.threshold_split must be one of cv.splits {splits},'
+      f' not {config.final.threshold_split!r}',
+    ),
     (
       config.final.model in FINAL_MODELS,
       f'final.model must be one of {FINAL_MODELS}',
@@ -172,7 +194,8 @@ def write_atomic(path, text):
 class EpochLogger:
   """Logs each epoch, appends it to metrics.jsonl and moves a progress bar."""
 
-  def __init__(self, workdir, total, phase_prefix=''):
+  def __init__(self, workdir, total, phase_prefix='', fold_names=None):
+    self.fold_names = fold_names
     self.file = open(pathlib.Path(workdir) / 'metrics.jsonl', 'a')  # noqa: SIM115
     self.bar = tqdm.tqdm(
       total=total, desc='epochs', unit='epoch', leave=False, disable=None
@@ -182,10 +205,14 @@ class EpochLogger:
   def __call__(self, phase, epoch, folds, train_loss, val_loss, active):
     phase = self.prefix + phase
     for i, fold in enumerate(folds):
+      split, number = ('random', int(fold))
+      if self.fold_names is not None:
+        split, number = self.fold_names[int(fold)]
       record = {
         'phase': phase,
         'epoch': epoch + 1,
-        'fold': int(fold),
+        'split': split,
+        'fold': number,
         'train_loss': float(train_loss[i]),
         'active': bool(active[i]),
       }
@@ -223,21 +250,54 @@ class EpochLogger:
     records = {}
     for line in path.read_text().splitlines():
       r = json.loads(line)
-      records[(r['phase'], r['epoch'], r['fold'])] = line
+      key = (r['phase'], r['epoch'], r.get('split'), r['fold'])
+      records[key] = line
     write_atomic(path, ''.join(line + '\n' for line in records.values()))
 
 
-def check_folds(labels, splits, stratified):
+def check_folds(labels, splits, hint=''):
   """Raises `DataError` when a fold cannot be trained or validated."""
   for f, (train_rows, val_rows) in enumerate(splits):
     for part, rows in (('training', train_rows), ('validation', val_rows)):
       attacks = int(labels[rows].sum())
       if attacks == 0 or attacks == len(rows):
         missing = 'attacks' if attacks == 0 else 'normal rows'
-        hint = '' if stratified else '; try --config.cv.stratified=True'
         raise readers.DataError(
           f'fold {f} has no {missing} in its {part} rows{hint}'
         )
+
+
+def make_splits(config, dataset):
+  """Returns `{split mode: [(train_rows, val_rows)]}` for `cv.splits`."""
+  c, labels = config.cv, dataset.labels
+  splits = {}
+  for mode in c.splits:
+    if mode == 'random':
+      splits[mode] = cv.split_folds(
+        labels, c.folds, stratified=c.stratified, seed=c.seed
+      )
+      hint = '' if c.stratified else '; try --config.cv.stratified=True'
+    else:
+      if dataset.attack_names is None:
+        raise readers.DataError(
+          f'{dataset.name}: no attack names to group folds by; drop'
+          " 'attack' from cv.splits"
+        )
+      try:
+        splits[mode] = cv.split_by_attack(
+          labels, dataset.attack_names, c.folds, seed=c.seed
+        )
+      except ValueError as e:
+        raise readers.DataError(f'{dataset.name}: {e}') from None
+      hint = ' (folds grouped by attack)'
+    check_folds(labels, splits[mode], hint)
+  return splits
+
+
+def splitter_name(config, mode):
+  if mode == 'attack':
+    return 'GroupKFold by attack name'
+  return 'StratifiedKFold' if config.cv.stratified else 'KFold'
 
 
 def fold_metrics(labels, splits, result, threshold):
@@ -265,8 +325,20 @@ def fold_metrics(labels, splits, result, threshold):
 
 
 # Fields that change how a run is kept, not what it computes.
-RUN_FIELDS = ('retrain', 'checkpoint_every', 'keep_checkpoints', 'distributed')
-OUTPUTS = ('report.json', 'metrics.jsonl', 'checkpoint', 'train_state')
+RUN_FIELDS = (
+  'retrain',
+  'checkpoint_every',
+  'keep_checkpoints',
+  'distributed',
+  'plots',
+)
+OUTPUTS = (
+  'report.json',
+  'metrics.jsonl',
+  'predictions.npz',
+  'checkpoint',
+  'train_state',
+)
 
 
 def fingerprint(config):
@@ -387,14 +459,13 @@ def train_and_evaluate(config, workdir):
       'Non-finite training values (filled from training rows): %s', nonfinite
     )
 
-  # Cross-validation, all folds in one program unless sequential is asked.
-  splits = cv.split_folds(
-    labels,
-    config.cv.folds,
-    stratified=config.cv.stratified,
-    seed=config.cv.seed,
-  )
-  check_folds(labels, splits, config.cv.stratified)
+  # Cross-validation: the folds of every split mode train in one program
+  # (unless sequential is asked); each fold keeps its own rows and stats.
+  split_sets = make_splits(config, train_set)
+  fold_names = [
+    (mode, f) for mode, folds in split_sets.items() for f in range(len(folds))
+  ]
+  splits = [split for folds in split_sets.values() for split in folds]
   settings = train_settings(config)
   plan = cv.make_plan(
     (schema, numeric, codes),
@@ -414,13 +485,18 @@ def train_and_evaluate(config, workdir):
   tx = create_optimizer(config, steps)
   key = jax.random.key(config.seed)
   per_group = settings.warmup_epochs + settings.epochs
-  groups = 1 if config.cv.mode == 'vmap' else config.cv.folds
-  logger = EpochLogger(workdir, per_group * groups)
+  groups = 1 if config.cv.mode == 'vmap' else len(splits)
+  logger = EpochLogger(workdir, per_group * groups, fold_names=fold_names)
   saver = training_checkpoints(config, workdir, 'cv')
   mesh = None
   if config.cv.mode == 'vmap' and jax.device_count() > 1:
     mesh = cv.fold_mesh()
     logging.info('Sharding the fold axis over %d devices.', jax.device_count())
+  logging.info(
+    'Cross-validating %s: %d folds in all.',
+    ' and '.join(f'{len(v)} {k} folds' for k, v in split_sets.items()),
+    len(splits),
+  )
   with contextlib.closing(logger):
     result = cv.train_folds(
       model,
@@ -436,26 +512,53 @@ def train_and_evaluate(config, workdir):
       mesh=mesh,
     )
 
-  # Threshold from out-of-fold predictions: training rows only.
-  oof_labels = np.concatenate([labels[va] for _, va in splits])
-  oof_probs = np.concatenate(result.oof_probs)
-  threshold = evaluation.choose_threshold(
-    oof_labels,
-    oof_probs,
-    method=config.final.threshold,
-    fixed_value=config.final.fixed_threshold,
-  )
-  folds = fold_metrics(labels, splits, result, threshold)
+  # Thresholds from out-of-fold predictions: training rows only.
+  numbers = {}
+  for f, (mode, _) in enumerate(fold_names):
+    numbers.setdefault(mode, []).append(f)
+  by_split = {mode: result.take(folds) for mode, folds in numbers.items()}
+  oof = {
+    mode: (
+      np.concatenate([labels[va] for _, va in split_sets[mode]]),
+      np.concatenate(by_split[mode].oof_probs),
+    )
+    for mode in split_sets
+  }
+  thresholds = {
+    mode: evaluation.choose_threshold(
+      *oof[mode],
+      method=config.final.threshold,
+      fixed_value=config.final.fixed_threshold,
+    )
+    for mode in split_sets
+  }
+  threshold = thresholds[config.final.threshold_split]
   logging.info(
-    'Threshold %.4f (%s on out-of-fold predictions).',
+    'Threshold %.4f (%s on %s out-of-fold predictions).',
     threshold,
     config.final.threshold,
+    config.final.threshold_split,
   )
+  cv_report = {'mode': config.cv.mode, 'splits': {}}
+  for mode, folds in split_sets.items():
+    cv_report['splits'][mode] = {
+      'splitter': splitter_name(config, mode),
+      'threshold': thresholds[mode],
+      'folds': fold_metrics(labels, folds, by_split[mode], threshold),
+      'oof': evaluation.binary_metrics(*oof[mode], threshold=threshold),
+    }
 
   # The final model: the fold ensemble, or a refit on every training row.
+  member_split = config.final.model_split
+  members = result if member_split == 'all' else by_split[member_split]
+  member_stats = plan.stats
+  if member_split != 'all':
+    member_stats = jax.tree.map(
+      lambda x: x[np.asarray(numbers[member_split])], plan.stats
+    )
   refit_timing = {}
   if config.final.model == 'ensemble':
-    variables, stats = result.variables, plan.stats
+    variables, stats = members.variables, member_stats
   else:
     variables, stats, refit_timing = _refit(
       config,
@@ -466,7 +569,7 @@ def train_and_evaluate(config, workdir):
       schema,
       numeric,
       codes,
-      result,
+      members,
       key,
       workdir,
     )
@@ -488,12 +591,17 @@ def train_and_evaluate(config, workdir):
     test_report[name] = evaluation.evaluate_test_set(
       ds.labels, test_probs[name], threshold=threshold
     )
+    test_report[name]['at_split_thresholds'] = {
+      mode: evaluation.binary_metrics(ds.labels, test_probs[name], threshold=t)
+      for mode, t in thresholds.items()
+    }
     unknown = preprocessing.count_unknown(schema, test_encoded[name][1])
     test_report[name]['unseen_categories'] = unknown
     if unknown:
       logging.info('%s: categories unseen in training: %s', name, unknown)
   eval_s = time.perf_counter() - t_eval
   checkpoint = _save_and_verify(config, workdir, clf, test_sets, test_probs)
+  save_predictions(workdir, test_sets, test_probs, oof)
 
   report = {
     'config_name': config.name,
@@ -508,15 +616,11 @@ def train_and_evaluate(config, workdir):
     },
     'threshold': threshold,
     'threshold_method': config.final.threshold,
+    'threshold_split': config.final.threshold_split,
     'final_model': config.final.model,
-    'cv': {
-      'mode': config.cv.mode,
-      'splitter': 'StratifiedKFold' if config.cv.stratified else 'KFold',
-      'folds': folds,
-      'oof': evaluation.binary_metrics(
-        oof_labels, oof_probs, threshold=threshold
-      ),
-    },
+    'model_split': member_split,
+    'ensemble_members': int(jax.tree.leaves(variables)[0].shape[0]),
+    'cv': cv_report,
     'test': test_report,
     'timing': {
       'compile_s': result.compile_s + refit_timing.get('compile_s', 0.0),
@@ -531,8 +635,20 @@ def train_and_evaluate(config, workdir):
     'config': json.loads(config.to_json_best_effort()),
   }
   write_atomic(workdir / 'report.json', json.dumps(report, indent=2) + '\n')
+  if config.plots:
+    write_plots(workdir)
   print(evaluation.format_report(report))
   return report
+
+
+def write_plots(workdir):
+  """Draws the run's figures; a failure is logged, the run stands."""
+  try:
+    paths = plots.write_run_plots(workdir)
+  except Exception as e:  # noqa: BLE001 - the report is already written.
+    logging.warning('Could not draw the figures: %s: %s', type(e).__name__, e)
+    return
+  logging.info('Figures: %s', ', '.join(p.name for p in paths))
 
 
 def _log1p_option(config):
@@ -585,6 +701,21 @@ def _refit(
     )
   timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
   return refit.variables, plan.stats, timing
+
+
+def save_predictions(workdir, test_sets, test_probs, oof):
+  """Writes test and out-of-fold scores to predictions.npz, for plots."""
+  arrays = {}
+  for name, ds in test_sets.items():
+    arrays[f'test.{name}.labels'] = np.asarray(ds.labels, np.int8)
+    arrays[f'test.{name}.probs'] = np.asarray(test_probs[name], np.float32)
+  for mode, (oof_labels, oof_probs) in oof.items():
+    arrays[f'oof.{mode}.labels'] = np.asarray(oof_labels, np.int8)
+    arrays[f'oof.{mode}.probs'] = np.asarray(oof_probs, np.float32)
+  path = pathlib.Path(workdir) / 'predictions.npz'
+  tmp = path.with_name('.predictions.tmp.npz')
+  np.savez_compressed(tmp, **arrays)
+  os.replace(tmp, path)
 
 
 def _save_and_verify(config, workdir, clf, test_sets, test_probs):

@@ -161,3 +161,29 @@ def test_unknown_mode_is_an_error():
   data, plan, _ = _problem(300)
   with pytest.raises(ValueError, match='unknown fold mode'):
     _run('pmap', data, plan)
+
+
+def test_attack_split_holds_out_whole_attack_types():
+  rng = np.random.default_rng(0)
+  names = rng.choice(['normal'] * 6 + list('abcdefg'), 2_000)
+  labels = (names != 'normal').astype(int)
+  splits = cv.split_by_attack(labels, names, 3, seed=1)
+  val = np.concatenate([va for _, va in splits])
+  np.testing.assert_array_equal(np.sort(val), np.arange(2_000))
+  held_out = []
+  for train_rows, val_rows in splits:
+    assert not np.intersect1d(train_rows, val_rows).size
+    assert len(train_rows) + len(val_rows) == 2_000
+    seen = set(names[train_rows][labels[train_rows] == 1])
+    unseen = set(names[val_rows][labels[val_rows] == 1])
+    assert unseen and not seen & unseen
+    held_out.append(unseen)
+  assert set().union(*held_out) == set('abcdefg')
+  normal_counts = [int((labels[va] == 0).sum()) for _, va in splits]
+  assert max(normal_counts) - min(normal_counts) <= 1
+
+
+def test_attack_split_needs_as_many_attack_types_as_folds():
+  names = np.array(['normal', 'a', 'b', 'normal', 'a', 'b'])
+  with pytest.raises(ValueError, match='2 attack types are too few'):
+    cv.split_by_attack((names != 'normal').astype(int), names, 3)

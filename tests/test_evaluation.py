@@ -215,19 +215,26 @@ def _sample_report():
     'threshold_method': 'max_f1',
     'cv': {
       'mode': 'vmap',
-      'folds': [
-        {
-          'fold': i,
-          'roc_auc': 0.9123 + i / 100,
-          'f1': 0.8 + i / 100,
-          'accuracy': 0.85,
-          'best_epoch': 7 + i,
-          'best_val_loss': 0.2345,
-          'epochs_run': 12,
-        }
-        for i in range(3)
-      ],
-      'oof': evaluation.binary_metrics(labels, probs, threshold=threshold),
+      'splits': {
+        'random': {
+          'splitter': 'KFold',
+          'threshold': threshold,
+          'folds': [
+            {
+              'fold': i,
+              'roc_auc': 0.9123 + i / 100,
+              'f1': 0.8 + i / 100,
+              'accuracy': 0.85,
+              'best_epoch': 7 + i,
+              'best_val_loss': 0.2345,
+              'epochs_run': 12,
+            }
+            for i in range(3)
+          ],
+          'oof': evaluation.binary_metrics(labels, probs, threshold=threshold),
+        },
+        'attack': {'splitter': 'GroupKFold by attack name', 'folds': []},
+      },
     },
     'test': {
       'KDDTest+': evaluation.evaluate_test_set(
@@ -262,6 +269,7 @@ def test_format_report_content_and_width():
   assert normal_row.split()[2:] == [str(tn), str(fp)]
   assert 'compile 3.2 s' in text and 'total 50.0 s' in text
   assert 'max abs diff 0.00e+00' in text
+  assert sum('GroupKFold by attack name' in line for line in lines) == 1
 
 
 def test_format_report_tolerates_missing_sections():

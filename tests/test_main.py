@@ -35,7 +35,7 @@ def _run(workdir, *overrides, config='configs/test.py', env=None):
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('run')
-  proc = _run(workdir)
+  proc = _run(workdir, '--config.plots=True')
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
 
@@ -48,8 +48,8 @@ def test_report_has_the_documented_fields(finished_run):
     assert 0 <= test[key] <= 1, key
   cm = np.array(test['confusion_matrix'])
   assert cm.shape == (2, 2) and cm.sum() == test['num_rows'] == 400
-  assert len(report['cv']['folds']) == 3
-  for fold in report['cv']['folds']:
+  assert len(report['cv']['splits']['random']['folds']) == 3
+  for fold in report['cv']['splits']['random']['folds']:
     assert 0.5 < fold['roc_auc'] <= 1
     assert 1 <= fold['best_epoch'] <= fold['epochs_run'] <= 4
   assert 0 < report['threshold'] < 1
@@ -57,6 +57,46 @@ def test_report_has_the_documented_fields(finished_run):
   assert report['checkpoint']['verified'] is True
   assert report['checkpoint']['max_abs_diff'] <= 1e-6
   assert test['at_0.5']['threshold'] == 0.5
+
+
+def test_both_split_modes_are_reported(finished_run):
+  workdir, _ = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  splits = report['cv']['splits']
+  assert set(splits) == {'random', 'attack'}
+  assert splits['attack']['splitter'] == 'GroupKFold by attack name'
+  assert len(splits['attack']['folds']) == 3
+  # The threshold comes from the attack folds; the members are random folds.
+  assert report['threshold'] == splits['attack']['threshold']
+  assert report['threshold_split'] == 'attack'
+  assert report['model_split'] == 'random'
+  assert report['ensemble_members'] == 3
+  at = report['test']['test']['at_split_thresholds']
+  assert at['attack']['accuracy'] == report['test']['test']['accuracy']
+  assert at['random']['threshold'] == splits['random']['threshold']
+  for split in splits.values():
+    assert split['oof']['num_rows'] == 1200
+
+
+def test_predictions_file_holds_test_and_out_of_fold_scores(finished_run):
+  workdir, _ = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  with np.load(workdir / 'predictions.npz') as arrays:
+    probs, labels = arrays['test.test.probs'], arrays['test.test.labels']
+    oof = {s: arrays[f'oof.{s}.probs'] for s in ('random', 'attack')}
+  assert probs.shape == labels.shape == (400,)
+  assert int(labels.sum()) == report['test']['test']['at_0.5']['num_attacks']
+  for split, scores in oof.items():
+    assert scores.shape == (1200,), split
+    assert np.all((scores >= 0) & (scores <= 1))
+
+
+def test_figures_are_drawn_into_the_workdir(finished_run):
+  workdir, proc = finished_run
+  for name in ('roc_pr_test', 'confusion_test', 'learning_curves'):
+    png = workdir / f'{name}.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
+  assert 'Could not draw' not in proc.stderr
 
 
 def test_checkpoint_scores_the_test_set_as_reported(finished_run):
@@ -82,8 +122,10 @@ def test_metrics_file_has_a_line_per_epoch_and_fold(finished_run):
   ]
   warm = [r for r in lines if r['phase'] == 'warmup']
   main = [r for r in lines if r['phase'] == 'train']
-  assert len(warm) == 3  # one warm-up epoch, three folds
-  assert {r['fold'] for r in main} == {0, 1, 2}
+  assert len(warm) == 6  # one warm-up epoch, three folds of two splits
+  assert {(r['split'], r['fold']) for r in main} == {
+    (s, f) for s in ('random', 'attack') for f in range(3)
+  }
   assert all(np.isfinite(r['val_loss']) for r in main)
 
 
@@ -117,6 +159,9 @@ def test_misspelt_config_field_fails_clearly(tmp_path):
     ('--config.cv.folds=1', 'cv.folds must be at least 2'),
     ('--config.model.input_dropout=-0.1', 'model.input_dropout'),
     ('--config.data.num_train=4', 'too few'),
+    ("--config.cv.splits=('random','atack')", 'cv.splits must name'),
+    ('--config.final.threshold_split=other', 'final.threshold_split'),
+    ('--config.cv.folds=4', '3 attack types are too few for 4 folds'),
   ],
 )
 def test_impossible_values_exit_with_status_2(tmp_path, override, message):
@@ -161,7 +206,17 @@ def test_folds_sharded_over_four_devices_match_one_device(
   assert 'Sharding the fold axis over 4 devices' in proc.stderr
   one = json.loads((workdir / 'report.json').read_text())
   four = json.loads((tmp_path / 'report.json').read_text())
-  for a, b in zip(one['cv']['folds'], four['cv']['folds'], strict=True):
+  pairs = [
+    (a, b)
+    for split in ('random', 'attack')
+    for a, b in zip(
+      one['cv']['splits'][split]['folds'],
+      four['cv']['splits'][split]['folds'],
+      strict=True,
+    )
+  ]
+  assert len(pairs) == 6
+  for a, b in pairs:
     assert a['best_epoch'] == b['best_epoch']
     np.testing.assert_allclose(
       a['best_val_loss'], b['best_val_loss'], rtol=1e-4

@@ -55,7 +55,9 @@ def _saved_steps(workdir):
 def _headline(report):
   return {
     'folds': [
-      (f['best_epoch'], f['best_val_loss']) for f in report['cv']['folds']
+      (f['best_epoch'], f['best_val_loss'])
+      for split in report['cv']['splits'].values()
+      for f in split['folds']
     ],
     'threshold': report['threshold'],
     'test': {

@@ -1,0 +1,432 @@
+"""Runs a set of configs over several seeds and tabulates what each buys.
+
+Every run is an ordinary `python -m netclf.main` run in its own workdir,
+`<runs_dir>/<label>/seed_<seed>`. A finished run is read, not redone, and
+an interrupted one resumes from its saved training state, so the sweep can
+be stopped and started again. Seeds go round the outside: all configs for
+the first seed, then all for the next, so a cut-short sweep still has a
+whole table for its first seeds.
+
+  # The NSL-KDD ablation set (the first config is the base), three seeds:
+  python experiments/ablate.py --name nsl_kdd_ablations
+
+  # Two configs, one seed, on the 20% training file:
+  python experiments/ablate.py --name quick --seeds 0 \\
+    --configs configs/nsl_kdd.py,configs/ablations/loss.py:bce \\
+    --set data.train=KDDTrain+_20Percent.txt
+
+Writes `<results_dir>/<name>.md`, `.json` and `.png`: per config the mean
+and standard deviation over seeds of the test metrics, of both split modes'
+out-of-fold metrics, and of the wall time; beside them published results,
+marked as quoted.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from netclf import evaluation  # noqa: E402
+from netclf import plots  # noqa: E402
+
+# The ablation set: the NSL-KDD config, then one change at a time.
+NSL_KDD_SET = (
+  'configs/nsl_kdd.py',
+  'configs/ablations/loss.py:bce',
+  'configs/ablations/alpha.py:0.5',
+  'configs/ablations/alpha.py:0.75',
+  'configs/ablations/alpha.py:none',
+  'configs/ablations/gamma.py:0',
+  'configs/ablations/gamma.py:1',
+  'configs/ablations/gamma.py:5',
+  'configs/ablations/warmup.py:off',
+  'configs/ablations/residual.py:off',
+  'configs/ablations/batch_norm.py:off',
+  'configs/ablations/dropout.py:flat',
+  'configs/ablations/dropout.py:none',
+  'configs/ablations/final_model.py:refit',
+  'configs/ablations/log1p.py:off',
+  'configs/ablations/folds.py:stratified',
+)
+TEST_KEYS = (
+  ('accuracy', 'accuracy'),
+  ('balanced accuracy', 'balanced_accuracy'),
+  ('F1', 'f1'),
+  ('ROC AUC', 'roc_auc'),
+  ('detection rate', 'detection_rate'),
+  ('false-alarm rate', 'false_alarm_rate'),
+)
+# Binary accuracy (%) on KDDTest+ / KDDTest-21, from the data set's README.
+PUBLISHED = {
+  'J48 (Tavallaee et al. 2009)': (81.05, 63.97),
+  'Naive Bayes (Tavallaee et al. 2009)': (76.56, 55.77),
+  'NBTree (Tavallaee et al. 2009)': (82.02, 66.16),
+  'Random Forest (Tavallaee et al. 2009)': (80.67, 63.26),
+  'Random Tree (Tavallaee et al. 2009)': (81.59, 58.51),
+  'MLP (Tavallaee et al. 2009)': (77.41, 57.34),
+  'SVM (Tavallaee et al. 2009)': (69.52, 42.29),
+  'RNN-IDS (Yin et al. 2017; tuned on test accuracy)': (83.28, 68.55),
+}
+THRESHOLD_VARIANT = ' [threshold from random folds]'
+
+
+def label_of(spec):
+  """'configs/ablations/alpha.py:0.5' -> 'alpha:0.5'."""
+  path, _, arg = spec.partition(':')
+  stem = pathlib.Path(path).stem
+  return f'{stem}:{arg}' if arg else stem
+
+
+def workdir_of(runs_dir, spec, overrides, seed):
+  tag = label_of(spec).replace(':', '_')
+  if overrides:
+    digest = hashlib.sha256('\n'.join(overrides).encode()).hexdigest()[:8]
+    tag += f'_{digest}'
+  return pathlib.Path(runs_dir) / tag / f'seed_{seed}'
+
+
+def run_one(spec, seed, workdir, overrides):
+  """Runs (or resumes) one training run; returns its error text or None."""
+  if (workdir / 'report.json').exists():
+    return None
+  workdir.mkdir(parents=True, exist_ok=True)
+  command = [
+    sys.executable,
+    '-m',
+    'netclf.main',
+    f'--config={spec}',
+    f'--workdir={workdir}',
+    f'--config.seed={seed}',
+    *(f'--config.{o}' for o in overrides),
+  ]
+  env = dict(os.environ)
+  # Seeds of one config compile the same programs: share them.
+  env.setdefault(
+    'JAX_COMPILATION_CACHE_DIR', str(workdir.parents[1] / '.jax_cache')
+  )
+  with open(workdir / 'run.log', 'a') as log:
+    proc = subprocess.run(
+      command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+  if proc.returncode:
+    lines = (workdir / 'run.log').read_text().strip().splitlines()
+    return lines[-1] if lines else f'exit status {proc.returncode}'
+  return None
+
+
+def own_threshold_metrics(workdir, report, split):
+  """Out-of-fold metrics of one split mode at that split's own threshold."""
+  path = workdir / 'predictions.npz'
+  if not path.exists():
+    return {}
+  with np.load(path) as arrays:
+    labels = arrays[f'oof.{split}.labels']
+    probs = arrays[f'oof.{split}.probs']
+  threshold = report['cv']['splits'][split]['threshold']
+  return evaluation.binary_metrics(labels, probs, threshold=threshold)
+
+
+def run_metrics(workdir, report, threshold_from=None):
+  """The figures of one finished run, flat, keyed like 'KDDTest+ F1'."""
+  out = {}
+  for name, entry in report['test'].items():
+    chosen = entry
+    if threshold_from is not None:
+      chosen = entry['at_split_thresholds'][threshold_from]
+    for label, key in TEST_KEYS:
+      out[f'{_short(name)} {label}'] = chosen[key]
+  for split, part in report['cv']['splits'].items():
+    own = own_threshold_metrics(workdir, report, split)
+    out[f'CV {split} ROC AUC'] = part['oof']['roc_auc']
+    out[f'CV {split} accuracy'] = own.get('accuracy')
+    out[f'CV {split} F1'] = own.get('f1')
+  out['threshold'] = (
+    report['cv']['splits'][threshold_from]['threshold']
+    if threshold_from
+    else report['threshold']
+  )
+  out['wall s'] = report['timing']['total_s']
+  return out
+
+
+def _short(test_name):
+  return test_name.removesuffix('.txt')
+
+
+def summarise(values):
+  values = [v for v in values if v is not None and math.isfinite(v)]
+  if not values:
+    return None, None
+  std = float(np.std(values, ddof=1)) if len(values) > 1 else None
+  return float(np.mean(values)), std
+
+
+def collect(runs, base):
+  """Reads the finished runs: `{label: {'spec', 'runs', 'mean', 'std'}}`."""
+  table = {}
+  for label, spec, seed, workdir in runs:
+    path = workdir / 'report.json'
+    if not path.exists():
+      continue
+    report = json.loads(path.read_text())
+    variants = [(label, None)]
+    splits = report['cv']['splits']
+    if (
+      label == 'default'
+      and report['threshold_split'] != 'random'
+      and ('random' in splits)
+    ):
+      variants.append((label + THRESHOLD_VARIANT, 'random'))
+    for name, source in variants:
+      entry = table.setdefault(name, {'spec': spec, 'runs': []})
+      entry['runs'].append(
+        {
+          'seed': seed,
+          'workdir': str(workdir),
+          'metrics': run_metrics(workdir, report, source),
+        }
+      )
+  for entry in table.values():
+    keys = list(entry['runs'][0]['metrics'])
+    stats = {
+      k: summarise([r['metrics'].get(k) for r in entry['runs']]) for k in keys
+    }
+    entry['mean'] = {k: v[0] for k, v in stats.items()}
+    entry['std'] = {k: v[1] for k, v in stats.items()}
+  return table
+
+
+def ranking(table, test_names):
+  """Spearman correlations, over configs, of CV figures with test figures."""
+  rows = {
+    name: entry['mean']
+    for name, entry in table.items()
+    if not name.endswith(THRESHOLD_VARIANT)
+  }
+  frame = pd.DataFrame(rows).T
+  if len(frame) < 3:
+    return {}
+  cv_keys = [c for c in frame.columns if c.startswith('CV ')]
+  test_keys = [
+    f'{t} {m}' for t in test_names for m in ('accuracy', 'ROC AUC', 'F1')
+  ]
+  out = {}
+  for c in cv_keys:
+    out[c] = {}
+    for t in test_keys:
+      pair = frame[[c, t]].astype(float).dropna()
+      rho = pair[c].corr(pair[t], method='spearman') if len(pair) > 2 else None
+      out[c][t] = None if rho is None or not math.isfinite(rho) else rho
+  return out
+
+
+def _cell(mean, std, percent):
+  if mean is None:
+    return 'n/a'
+  scale, spec = (100, '.2f') if percent else (1, '.4f')
+  text = format(mean * scale, spec)
+  if std is not None:
+    text += ' ± ' + format(std * scale, spec)
+  return text
+
+
+def markdown(table, rank, test_names, args, command, elapsed_s):
+  lines = [f'# {args.name}', '']
+  if args.notes:
+    lines += [pathlib.Path(args.notes).read_text().strip(), '']
+  lines += [
+    'Reproduce with:',
+    '',
+    '```bash',
+    command,
+    '```',
+    '',
+    f'Seeds: {", ".join(map(str, args.seeds))}. Overrides on every run:'
+    f' {", ".join(args.set) if args.set else "none"}. Cells are the mean'
+    ' ± standard deviation over seeds; rates in percent. Sweep wall time'
+    f' in this invocation: {elapsed_s / 60:.1f} min (finished runs are read,'
+    ' not redone).',
+    '',
+  ]
+  for test in test_names:
+    lines += [f'## {test}', '']
+    head = ['config', 'seeds'] + [label for label, _ in TEST_KEYS]
+    lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for name, entry in table.items():
+      cells = [name, str(len(entry['runs']))]
+      for label, _ in TEST_KEYS:
+        key = f'{test} {label}'
+        cells.append(
+          _cell(
+            entry['mean'].get(key), entry['std'].get(key), label != 'ROC AUC'
+          )
+        )
+      lines.append('| ' + ' | '.join(cells) + ' |')
+    if test in ('KDDTest+', 'KDDTest-21'):
+      column = 0 if test == 'KDDTest+' else 1
+      for name, accs in PUBLISHED.items():
+        cells = [f'{name} (quoted)', '-', f'{accs[column]:.2f}'] + ['-'] * 5
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  cv_keys = [
+    k
+    for k in next(iter(table.values()))['mean']
+    if k.startswith('CV ') or k in ('threshold', 'wall s')
+  ]
+  lines += [
+    '## Cross-validation (out of fold, on the training file)',
+    '',
+    "ROC AUC, and accuracy and F1 at each split's own max-F1 threshold;"
+    " `threshold` is the one the run used; `wall s` the run's wall time.",
+    '',
+    '| config | ' + ' | '.join(cv_keys) + ' |',
+    '|' + '---|' * (len(cv_keys) + 1),
+  ]
+  for name, entry in table.items():
+    cells = [name]
+    for k in cv_keys:
+      mean, std = entry['mean'].get(k), entry['std'].get(k)
+      if k == 'wall s':
+        cells.append('n/a' if mean is None else f'{mean:.0f}')
+      else:
+        cells.append(_cell(mean, std, k.endswith(('accuracy', 'F1'))))
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  lines.append('')
+  if rank:
+    test_keys = list(next(iter(rank.values())))
+    lines += [
+      '## Does cross-validation rank the settings as the test sets do?',
+      '',
+      'Spearman rank correlation over the configs above (means over seeds)'
+      ' between each out-of-fold figure and each test figure. 1 means the'
+      ' same order, 0 none, negative the reverse.',
+      '',
+      '| out-of-fold | ' + ' | '.join(test_keys) + ' |',
+      '|' + '---|' * (len(test_keys) + 1),
+    ]
+    for c, row in rank.items():
+      cells = ['n/a' if row[t] is None else f'{row[t]:+.2f}' for t in test_keys]
+      lines.append(f'| {c} | ' + ' | '.join(cells) + ' |')
+    lines.append('')
+  lines += [f'![{args.name}]({args.name}.png)', '']
+  return '\n'.join(lines)
+
+
+def chart(table, test_names, path):
+  names = list(table)
+  metrics = {}
+  keys = [f'{t} accuracy' for t in test_names] + [
+    f'{test_names[0]} ROC AUC',
+    'CV attack ROC AUC',
+    'CV random ROC AUC',
+  ]
+  for key in keys:
+    metrics[key] = (
+      [table[n]['mean'].get(key) for n in names],
+      [table[n]['std'].get(key) for n in names],
+    )
+  return plots.sweep_chart(names, metrics, path, title=path.stem)
+
+
+def parse_args(argv):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('--name', default='nsl_kdd_ablations')
+  p.add_argument(
+    '--configs',
+    default=','.join(NSL_KDD_SET),
+    help='comma-separated config files, each optionally with :arg',
+  )
+  p.add_argument(
+    '--seeds', default='0,1,2', type=lambda s: [int(x) for x in s.split(',')]
+  )
+  p.add_argument('--runs_dir', default='runs/ablate')
+  p.add_argument('--results_dir', default='experiments/results')
+  p.add_argument(
+    '--set',
+    action='append',
+    default=[],
+    metavar='FIELD=VALUE',
+    help='a config override for every run, e.g. train.epochs=10',
+  )
+  p.add_argument('--notes', help='a markdown file to put at the top')
+  p.add_argument(
+    '--report_only',
+    action='store_true',
+    help='tabulate the finished runs without starting any',
+  )
+  return p.parse_args(argv)
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  specs = [s for s in args.configs.split(',') if s]
+  runs_dir = pathlib.Path(args.runs_dir) / args.name
+  runs = [
+    (label_of(spec), spec, seed, workdir_of(runs_dir, spec, args.set, seed))
+    for seed in args.seeds
+    for spec in specs
+  ]
+  start = time.perf_counter()
+  failures = []
+  if not args.report_only:
+    for i, (label, spec, seed, workdir) in enumerate(runs):
+      t0 = time.perf_counter()
+      print(f'[{i + 1}/{len(runs)}] {label} seed {seed} ...', flush=True)
+      error = run_one(spec, seed, workdir, args.set)
+      took = time.perf_counter() - t0
+      if error:
+        failures.append((label, seed, error))
+        print(f'  failed after {took:.0f} s: {error}', flush=True)
+      else:
+        print(f'  done in {took:.0f} s ({workdir})', flush=True)
+  elapsed = time.perf_counter() - start
+  table = collect(runs, label_of(specs[0]))
+  if not table:
+    print('ablate: no finished runs to tabulate', file=sys.stderr)
+    return 1
+  suffix = f' {TEST_KEYS[0][0]}'
+  test_names = [
+    k.removesuffix(suffix)
+    for k in next(iter(table.values()))['mean']
+    if k.endswith(suffix) and not k.startswith('CV ')
+  ]
+  rank = ranking(table, test_names)
+  command = 'python experiments/ablate.py ' + shlex.join(
+    argv if argv is not None else sys.argv[1:]
+  )
+  out = pathlib.Path(args.results_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  (out / f'{args.name}.md').write_text(
+    markdown(table, rank, test_names, args, command, elapsed)
+  )
+  record = {
+    'command': command,
+    'seeds': args.seeds,
+    'overrides': args.set,
+    'configs': table,
+    'published_accuracy_quoted': PUBLISHED,
+    'ranking_spearman': rank,
+    'failures': failures,
+  }
+  (out / f'{args.name}.json').write_text(json.dumps(record, indent=2) + '\n')
+  chart(table, test_names, out / f'{args.name}.png')
+  print(f'Wrote {out / args.name}.md, .json and .png')
+  for label, seed, error in failures:
+    print(f'ablate: {label} seed {seed} failed: {error}', file=sys.stderr)
+  return 1 if failures else 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
