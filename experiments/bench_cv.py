@@ -26,6 +26,12 @@ from importlib import metadata
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from netclf import xla_flags  # noqa: E402
+
+# Before JAX creates its backend, so that the run measures netclf's CPU
+# defaults (NETCLF_XLA_DEFAULTS=0 measures XLA's own).
+xla_flags.configure()
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
