@@ -175,16 +175,17 @@ def summarise(values):
 
 def collect(runs, base):
   """Reads the finished runs: `{label: {'spec', 'runs', 'mean', 'std'}}`."""
-  table = {}
+  table, test_names = {}, {}
   for label, spec, seed, workdir in runs:
     path = workdir / 'report.json'
     if not path.exists():
       continue
     report = json.loads(path.read_text())
+    test_names.update(dict.fromkeys(map(_short, report['test'])))
     variants = [(label, None)]
     splits = report['cv']['splits']
     if (
-      label == 'default'
+      label == base
       and report['threshold_split'] != 'random'
       and ('random' in splits)
     ):
@@ -205,7 +206,7 @@ def collect(runs, base):
     }
     entry['mean'] = {k: v[0] for k, v in stats.items()}
     entry['std'] = {k: v[1] for k, v in stats.items()}
-  return table
+  return table, list(test_names)
 
 
 def ranking(table, test_names):
@@ -392,16 +393,10 @@ def main(argv=None):
       else:
         print(f'  done in {took:.0f} s ({workdir})', flush=True)
   elapsed = time.perf_counter() - start
-  table = collect(runs, label_of(specs[0]))
+  table, test_names = collect(runs, label_of(specs[0]))
   if not table:
     print('ablate: no finished runs to tabulate', file=sys.stderr)
     return 1
-  suffix = f' {TEST_KEYS[0][0]}'
-  test_names = [
-    k.removesuffix(suffix)
-    for k in next(iter(table.values()))['mean']
-    if k.endswith(suffix) and not k.startswith('CV ')
-  ]
   rank = ranking(table, test_names)
   command = 'python experiments/ablate.py ' + shlex.join(
     argv if argv is not None else sys.argv[1:]

@@ -16,6 +16,7 @@ from netclf import cli
 from netclf import cross_validation
 from netclf import pipeline
 from netclf import readers
+from netclf import xla_flags
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', 'runs/default', 'Directory for the outputs.')
@@ -69,4 +70,5 @@ def parse_flags(argv):
 
 
 if __name__ == '__main__':
+  xla_flags.configure()  # Before the first computation creates a backend.
   app.run(main, flags_parser=parse_flags)

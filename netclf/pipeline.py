@@ -631,6 +631,7 @@ def train_and_evaluate(config, workdir):
     },
     'checkpoint': checkpoint,
     'devices': _devices_line(),
+    'xla_flags': os.environ.get('XLA_FLAGS', ''),
     'versions': package_versions(),
     'config': json.loads(config.to_json_best_effort()),
   }

@@ -6,6 +6,8 @@ import tempfile
 
 import pytest
 
+from netclf import xla_flags
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Many tests run the same small programs, often in subprocesses: a
@@ -15,6 +17,8 @@ os.environ.setdefault(
 )
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+# The tests run the programs the command line runs, with its XLA flags.
+xla_flags.configure()
 
 
 def nsl_kdd_dir():
