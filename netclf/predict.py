@@ -21,8 +21,10 @@ Flags:
   --id_column: an input column to write in place of the row number.
 """
 
+import concurrent.futures
 import contextlib
 import csv
+import itertools
 import os
 import pathlib
 
@@ -170,6 +172,34 @@ def _add_counts(total, counts):
       total[key] = total.get(key, 0) + value
 
 
+def _read_ahead(items):
+  """Yields from `items` while a thread already makes the next one.
+
+  Parsing a chunk of text and scoring the one before it then share the
+  cores; an error in the thread is raised here, at the item it stopped.
+  """
+  items = iter(items)
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    ahead = pool.submit(next, items, None)
+    while (item := ahead.result()) is not None:
+      ahead = pool.submit(next, items, None)
+      yield item
+
+
+def _score_lines(start, probs, flagged):
+  """The output lines of rows numbered from `start`, as one string.
+
+  One `%` over all rows formats them in a single call, much faster than a
+  `csv.writer` row by row; no field needs quoting. Nine significant digits
+  give back the model's float32 exactly.
+  """
+  ids = range(start, start + len(probs))
+  fields = zip(ids, probs.tolist(), flagged.tolist(), strict=True)
+  return (
+    '%d,%.9g,%d\n' * len(probs) % tuple(itertools.chain.from_iterable(fields))
+  )
+
+
 def score_file(
   clf, input_path, output_path, *, chunk_rows=CHUNK_ROWS, id_column=None
 ):
@@ -202,22 +232,26 @@ def score_file(
     'nonfinite': {},
   }
   bar = tqdm.tqdm(desc='scoring', unit=' rows', leave=False, disable=None)
-  with _replaced_on_success(output_path) as out, contextlib.closing(bar):
+  encoded = _read_ahead(
+    (ds, *clf.encode(ds.features, source=ds.name)) for ds in chunks
+  )
+  with (
+    _replaced_on_success(output_path) as out,
+    contextlib.closing(bar),
+    contextlib.closing(encoded),
+  ):
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow([id_column or 'row', 'attack_probability', 'is_attack'])
-    for ds in chunks:
-      numeric, codes = clf.encode(ds.features, source=ds.name)
+    for ds, numeric, codes in encoded:
       probs = clf.predict_encoded(numeric, codes)
-      start = summary['rows']
-      ids = (
-        ds.features[id_column].tolist()
-        if id_column
-        else range(start, start + len(probs))
-      )
       flagged = (probs >= clf.threshold).astype(np.int32)
-      # Nine significant digits give back the model's float32 exactly.
-      text = [f'{p:.9g}' for p in probs.tolist()]
-      writer.writerows(zip(ids, text, flagged.tolist(), strict=True))
+      if id_column:
+        ids = ds.features[id_column].tolist()
+        # Nine significant digits give back the model's float32 exactly.
+        text = [f'{p:.9g}' for p in probs.tolist()]
+        writer.writerows(zip(ids, text, flagged.tolist(), strict=True))
+      else:
+        out.write(_score_lines(summary['rows'], probs, flagged))
       summary['rows'] += len(probs)
       summary['attacks'] += int(flagged.sum())
       if ds.labels is not None:

@@ -5,6 +5,8 @@ a few at a time, as each one starts JAX afresh.
 """
 
 import concurrent.futures
+import csv
+import io
 import json
 import logging
 import os
@@ -414,3 +416,26 @@ def test_nsl_kdd_rows_with_and_without_labels(nsl_kdd_model, tmp_path):
   assert summaries[0]['unknown_categories'] == preprocessing.count_unknown(
     model.preprocessor.schema, model.encode(ds.features)[1]
   )
+
+
+def test_score_lines_match_the_csv_writer():
+  probs = np.array([0.0, 1.0, 0.5, 1 / 3, 1e-12, np.float32(0.1)], np.float64)
+  flagged = (probs >= 0.5).astype(np.int32)
+  buffer = io.StringIO()
+  writer = csv.writer(buffer, lineterminator='\n')
+  rows = zip(probs.tolist(), flagged.tolist(), strict=True)
+  for i, (p, f) in enumerate(rows):
+    writer.writerow([7 + i, f'{p:.9g}', f])
+  assert predict._score_lines(7, probs, flagged) == buffer.getvalue()
+
+
+def test_read_ahead_keeps_order_and_raises_where_it_stopped():
+  def items():
+    yield from (1, 2)
+    raise readers.DataError('line 3 is bad')
+
+  seen = []
+  with pytest.raises(readers.DataError, match='line 3'):
+    for item in predict._read_ahead(items()):
+      seen.append(item)
+  assert seen == [1, 2]
