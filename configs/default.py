@@ -88,11 +88,13 @@ def get_config():
   # Final model: 'ensemble' of the fold models of `model_split` (a split
   # mode, or 'all') or 'refit' on all rows for those folds' median best
   # epoch. Threshold: 'max_f1' on the out-of-fold predictions of
-  # `threshold_split`, or 'fixed' at `fixed_threshold`.
+  # `threshold_from` (a split mode, or 'attack_balanced': the attack folds
+  # with every attack type weighted equally), or 'fixed' at
+  # `fixed_threshold`.
   config.final = ml_collections.ConfigDict()
   config.final.model = 'ensemble'
   config.final.model_split = 'random'
-  config.final.threshold_split = 'random'
+  config.final.threshold_from = 'random'
   config.final.threshold = 'max_f1'
   config.final.fixed_threshold = 0.5
   return config

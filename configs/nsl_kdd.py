@@ -28,8 +28,9 @@ def get_config():
   config.data.train = 'KDDTrain+.txt'
   config.data.test = ('KDDTest+.txt', 'KDDTest-21.txt')
   # The test sets hold attack types that training never shows. Folds that
-  # hold out whole attack types see the same, so their out-of-fold scores
-  # pick the threshold; the random folds' models form the ensemble.
+  # hold out whole attack types see the same, so their out-of-fold scores,
+  # with every attack type weighted equally, pick the threshold; the random
+  # folds' models form the ensemble.
   config.cv.splits = ('random', 'attack')
-  config.final.threshold_split = 'attack'
+  config.final.threshold_from = 'attack_balanced'
   return config

@@ -23,5 +23,5 @@ def get_config():
   config.plots = False
   # Both split modes, so the tests cover the attack-grouped folds too.
   config.cv.splits = ('random', 'attack')
-  config.final.threshold_split = 'attack'
+  config.final.threshold_from = 'attack_balanced'
   return config

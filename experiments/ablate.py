@@ -79,7 +79,6 @@ PUBLISHED = {
   'SVM (Tavallaee et al. 2009)': (69.52, 42.29),
   'RNN-IDS (Yin et al. 2017; tuned on test accuracy)': (83.28, 68.55),
 }
-THRESHOLD_VARIANT = ' [threshold from random folds]'
 
 
 def label_of(spec):
@@ -144,7 +143,7 @@ def run_metrics(workdir, report, threshold_from=None):
   for name, entry in report['test'].items():
     chosen = entry
     if threshold_from is not None:
-      chosen = entry['at_split_thresholds'][threshold_from]
+      chosen = entry['at_thresholds'][threshold_from]
     for label, key in TEST_KEYS:
       out[f'{_short(name)} {label}'] = chosen[key]
   for split, part in report['cv']['splits'].items():
@@ -153,7 +152,7 @@ def run_metrics(workdir, report, threshold_from=None):
     out[f'CV {split} accuracy'] = own.get('accuracy')
     out[f'CV {split} F1'] = own.get('f1')
   out['threshold'] = (
-    report['cv']['splits'][threshold_from]['threshold']
+    report['thresholds'][threshold_from]
     if threshold_from
     else report['threshold']
   )
@@ -183,13 +182,13 @@ def collect(runs, base):
     report = json.loads(path.read_text())
     test_names.update(dict.fromkeys(map(_short, report['test'])))
     variants = [(label, None)]
-    splits = report['cv']['splits']
-    if (
-      label == base
-      and report['threshold_split'] != 'random'
-      and ('random' in splits)
-    ):
-      variants.append((label + THRESHOLD_VARIANT, 'random'))
+    if label == base:
+      # The same runs at the thresholds the other sources would give.
+      variants += [
+        (f'{label} [threshold from {source}]', source)
+        for source in report.get('thresholds', {})
+        if source != report.get('threshold_from')
+      ]
     for name, source in variants:
       entry = table.setdefault(name, {'spec': spec, 'runs': []})
       entry['runs'].append(
@@ -214,7 +213,7 @@ def ranking(table, test_names):
   rows = {
     name: entry['mean']
     for name, entry in table.items()
-    if not name.endswith(THRESHOLD_VARIANT)
+    if '[threshold from' not in name
   }
   frame = pd.DataFrame(rows).T
   if len(frame) < 3:

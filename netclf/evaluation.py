@@ -130,10 +130,10 @@ def binary_metrics(labels, probs, *, threshold: float) -> dict:
   return _to_builtin(out)
 
 
-def _max_f1_threshold(labels, probs):
+def _max_f1_threshold(labels, probs, weights=None):
   """Returns the threshold in (0, 1] with the highest F1 on these scores."""
   precision, recall, scores = skm.precision_recall_curve(
-    labels, probs, drop_intermediate=False
+    labels, probs, sample_weight=weights, drop_intermediate=False
   )
   # The last precision/recall pair (predict nothing) has no threshold.
   precision, recall = precision[:-1], recall[:-1]
@@ -157,8 +157,31 @@ def _max_f1_threshold(labels, probs):
   return mid if hi.dtype.type(mid) > lo else float(hi)
 
 
+def type_balanced_weights(labels, attack_names):
+  """Row weights under which every attack type counts the same.
+
+  Normal rows weigh 1; the attack rows of each type share an equal part of
+  the attack rows' total, so a rare attack type counts as much as a flood.
+  """
+  labels = np.asarray(labels).reshape(-1)
+  names = np.asarray(attack_names).astype(str).reshape(-1)
+  weights = np.ones(labels.shape, np.float64)
+  attacks = labels == 1
+  types, inverse, counts = np.unique(
+    names[attacks], return_inverse=True, return_counts=True
+  )
+  if len(types):
+    weights[attacks] = attacks.sum() / len(types) / counts[inverse]
+  return weights
+
+
 def choose_threshold(
-  labels, probs, *, method: str = 'max_f1', fixed_value: float = 0.5
+  labels,
+  probs,
+  *,
+  method: str = 'max_f1',
+  fixed_value: float = 0.5,
+  weights=None,
 ) -> float:
   """Picks the decision threshold from training-side predictions.
 
@@ -169,6 +192,7 @@ def choose_threshold(
     method: 'max_f1' for the threshold with the highest F1 on these rows,
       'fixed' for `fixed_value`.
     fixed_value: threshold returned by the 'fixed' method.
+    weights: optional row weights for 'max_f1' (weighted counts in F1).
 
   Returns:
     A float in (0, 1]. For 'max_f1' it is the midpoint between the lowest
@@ -187,7 +211,11 @@ def choose_threshold(
   labels, probs = _check_inputs(labels, probs)
   if not labels.any():
     raise ValueError('max_f1 needs at least one attack in labels.')
-  return _max_f1_threshold(labels, probs)
+  if weights is not None:
+    weights = np.asarray(weights, np.float64).reshape(-1)
+    if weights.shape != labels.shape or not np.all(weights >= 0):
+      raise ValueError('weights must be non-negative, one per row.')
+  return _max_f1_threshold(labels, probs, weights)
 
 
 def evaluate_test_set(labels, probs, *, threshold: float) -> dict:
@@ -350,8 +378,8 @@ def format_report(report: dict) -> str:
   if report.get('data'):
     lines += _wrap('Data', _scalars(report['data']))
   method = report.get('threshold_method', 'n/a')
-  if report.get('threshold_split'):
-    method += f' on {report["threshold_split"]} out-of-fold predictions'
+  if report.get('threshold_from'):
+    method += f' on {report["threshold_from"]} out-of-fold predictions'
   lines.append(_clip(f'Threshold: {_num(report.get("threshold"))} ({method})'))
   if report.get('final_model'):
     members = _num(report.get('ensemble_members'), 'd')

@@ -41,6 +41,18 @@ class ConfigError(ValueError):
   """A config value that cannot work."""
 
 
+def threshold_sources(splits):
+  """Out-of-fold predictions a threshold can be chosen on.
+
+  Each split mode's own; with 'attack', also 'attack_balanced': the same
+  predictions with every attack type weighted equally.
+  """
+  sources = tuple(splits)
+  if 'attack' in splits:
+    sources += ('attack_balanced',)
+  return sources
+
+
 def validate_config(config):
   """Raises `ConfigError` on the first impossible value."""
   splits = tuple(config.cv.splits)
@@ -63,9 +75,9 @@ def validate_config(config):
       f' not {config.final.model_split!r}',
     ),
     (
-      config.final.threshold_split in splits,
-      f'final.threshold_split must be one of cv.splits {splits},'
-      f' not {config.final.threshold_split!r}',
+      config.final.threshold_from in threshold_sources(splits),
+      f'final.threshold_from must be one of {threshold_sources(splits)}'
+      f' (with these cv.splits), not {config.final.threshold_from!r}',
     ),
     (
       config.final.model in FINAL_MODELS,
@@ -524,20 +536,31 @@ def train_and_evaluate(config, workdir):
     )
     for mode in split_sets
   }
+  sources = {mode: (*oof[mode], None) for mode in split_sets}
+  if 'attack' in split_sets:
+    rows = np.concatenate([va for _, va in split_sets['attack']])
+    weights = evaluation.type_balanced_weights(
+      labels[rows], train_set.attack_names[rows]
+    )
+    sources['attack_balanced'] = (*oof['attack'], weights)
   thresholds = {
-    mode: evaluation.choose_threshold(
-      *oof[mode],
+    source: evaluation.choose_threshold(
+      oof_labels,
+      oof_probs,
       method=config.final.threshold,
       fixed_value=config.final.fixed_threshold,
+      weights=weights,
     )
-    for mode in split_sets
+    for source, (oof_labels, oof_probs, weights) in sources.items()
   }
-  threshold = thresholds[config.final.threshold_split]
+  threshold = thresholds[config.final.threshold_from]
   logging.info(
-    'Threshold %.4f (%s on %s out-of-fold predictions).',
+    'Threshold %.4f (%s on %s out-of-fold predictions); the other'
+    ' sources give %s.',
     threshold,
     config.final.threshold,
-    config.final.threshold_split,
+    config.final.threshold_from,
+    ', '.join(f'{k} {v:.4f}' for k, v in thresholds.items()),
   )
   cv_report = {'mode': config.cv.mode, 'splits': {}}
   for mode, folds in split_sets.items():
@@ -591,9 +614,11 @@ def train_and_evaluate(config, workdir):
     test_report[name] = evaluation.evaluate_test_set(
       ds.labels, test_probs[name], threshold=threshold
     )
-    test_report[name]['at_split_thresholds'] = {
-      mode: evaluation.binary_metrics(ds.labels, test_probs[name], threshold=t)
-      for mode, t in thresholds.items()
+    test_report[name]['at_thresholds'] = {
+      source: evaluation.binary_metrics(
+        ds.labels, test_probs[name], threshold=t
+      )
+      for source, t in thresholds.items()
     }
     unknown = preprocessing.count_unknown(schema, test_encoded[name][1])
     test_report[name]['unseen_categories'] = unknown
@@ -616,7 +641,8 @@ def train_and_evaluate(config, workdir):
     },
     'threshold': threshold,
     'threshold_method': config.final.threshold,
-    'threshold_split': config.final.threshold_split,
+    'threshold_from': config.final.threshold_from,
+    'thresholds': thresholds,
     'final_model': config.final.model,
     'model_split': member_split,
     'ensemble_members': int(jax.tree.leaves(variables)[0].shape[0]),

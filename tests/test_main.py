@@ -66,13 +66,16 @@ def test_both_split_modes_are_reported(finished_run):
   assert set(splits) == {'random', 'attack'}
   assert splits['attack']['splitter'] == 'GroupKFold by attack name'
   assert len(splits['attack']['folds']) == 3
-  # The threshold comes from the attack folds; the members are random folds.
-  assert report['threshold'] == splits['attack']['threshold']
-  assert report['threshold_split'] == 'attack'
+  # The threshold comes from the attack folds, every attack type weighted
+  # equally; the ensemble members are the random folds' models.
+  assert report['threshold_from'] == 'attack_balanced'
+  assert report['threshold'] == report['thresholds']['attack_balanced']
+  assert report['thresholds']['attack'] == splits['attack']['threshold']
   assert report['model_split'] == 'random'
   assert report['ensemble_members'] == 3
-  at = report['test']['test']['at_split_thresholds']
-  assert at['attack']['accuracy'] == report['test']['test']['accuracy']
+  at = report['test']['test']['at_thresholds']
+  assert set(at) == {'random', 'attack', 'attack_balanced'}
+  assert at['attack_balanced']['accuracy'] == report['test']['test']['accuracy']
   assert at['random']['threshold'] == splits['random']['threshold']
   for split in splits.values():
     assert split['oof']['num_rows'] == 1200
@@ -160,7 +163,7 @@ def test_misspelt_config_field_fails_clearly(tmp_path):
     ('--config.model.input_dropout=-0.1', 'model.input_dropout'),
     ('--config.data.num_train=4', 'too few'),
     ("--config.cv.splits=('random','atack')", 'cv.splits must name'),
-    ('--config.final.threshold_split=other', 'final.threshold_split'),
+    ('--config.final.threshold_from=other', 'final.threshold_from'),
     ('--config.cv.folds=4', '3 attack types are too few for 4 folds'),
   ],
 )
