@@ -9,6 +9,7 @@ only hold row numbers into them.
 """
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -196,7 +197,8 @@ def _variables(state):
 class _FoldPrograms:
   """The single-fold functions of a run, closed over its static settings."""
 
-  def __init__(self, model, tx, loss, settings, num_features):
+  def __init__(self, model, tx, loss, settings, num_features, batch=None):
+    self.batch_sharding = batch
     self.model = model
     self.warm_model = model.clone(input_dropout=settings.warmup_input_dropout)
     self.tx = tx
@@ -234,6 +236,7 @@ class _FoldPrograms:
       key,
       batch_size=self.settings.batch_size,
       loss=self.loss,
+      batch_sharding=self.batch_sharding,
     )
 
   def start_main(self, state):
@@ -253,6 +256,7 @@ class _FoldPrograms:
       key,
       batch_size=s.batch_size,
       loss=self.loss,
+      batch_sharding=self.batch_sharding,
     )
     val_loss, _ = train_lib.evaluate(
       new_state,
@@ -335,16 +339,20 @@ def train_folds(
     checkpointer: optional; saves the training state every
       `checkpointer.every` epochs and resumes from its last save (see
       `netclf.checkpoints.TrainingCheckpoints`).
-    mesh: optional `Mesh` with a `folds` axis (see `fold_mesh`); in 'vmap'
-      mode the fold axis is sharded over it. Folds are padded with copies
-      of the first ones up to a multiple of the mesh size; the copies'
-      results are dropped.
+    mesh: optional `Mesh` with `folds` and `data` axes (see `fold_mesh`); in
+      'vmap' mode the fold axis is sharded over `folds` and each batch's
+      rows over `data`. Folds are padded with copies of the first ones up
+      to a multiple of the `folds` axis; the copies' results are dropped.
 
   Returns:
     A `FoldResult`.
   """
   num_features = plan.stats.code_map.shape[-1] + plan.stats.mean.shape[-1]
-  programs = _FoldPrograms(model, tx, loss, settings, num_features)
+  mesh = mesh if mode == 'vmap' else None
+  batch = None
+  if mesh is not None and mesh.shape['data'] > 1:
+    batch = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data'))
+  programs = _FoldPrograms(model, tx, loss, settings, num_features, batch)
   keys = jnp.stack([jax.random.fold_in(key, f) for f in range(plan.num_folds)])
   inputs = (
     jax.tree.map(jnp.asarray, plan.stats),
@@ -367,19 +375,23 @@ def train_folds(
     size = 1 if mesh is None else mesh.shape['folds']
     padded = -(-plan.num_folds // size) * size
     groups = [np.arange(padded) % plan.num_folds]
+    # With a mesh, sharding constraints inside the single-fold functions
+    # gain the `folds` axis on the mapped dimension.
+    fold_map = functools.partial(
+      jax.vmap, spmd_axis_name=None if mesh is None else 'folds'
+    )
     fns = {
-      'init': jax.vmap(single['init']),
-      'warmup': jax.vmap(single['warmup'], in_axes=(0, None, 0, 0, None)),
-      'start': jax.vmap(single['start']),
-      'main': jax.vmap(single['main'], in_axes=(0, 0, None, 0, 0, None)),
-      'predict': jax.vmap(single['predict'], in_axes=(0, 0, 0, None)),
+      'init': fold_map(single['init']),
+      'warmup': fold_map(single['warmup'], in_axes=(0, None, 0, 0, None)),
+      'start': fold_map(single['start']),
+      'main': fold_map(single['main'], in_axes=(0, 0, None, 0, 0, None)),
+      'predict': fold_map(single['predict'], in_axes=(0, 0, 0, None)),
     }
   elif mode == 'sequential':
     groups = list(range(plan.num_folds))
     fns = single
   else:
     raise ValueError(f"unknown fold mode {mode!r}: use 'vmap' or 'sequential'")
-  mesh = mesh if mode == 'vmap' else None
   runner = _GroupRunner(fns, settings, on_epoch, checkpointer, mesh)
   start = time.perf_counter()
   results = runner.run(groups, keys, priors, inputs, data, mode)
@@ -410,10 +422,20 @@ def _compile(fn, *args, donate=(), shardings=None):
   return jax.jit(fn, donate_argnums=donate, **kwargs).lower(*args).compile()
 
 
-def fold_mesh(devices=None):
-  """A one-axis `folds` mesh over the given (default: all) devices."""
-  devices = jax.devices() if devices is None else devices
-  return jax.sharding.Mesh(np.array(devices), ('folds',))
+def fold_mesh(devices=None, num_folds=None):
+  """A `(folds, data)` mesh over the given (default: all) devices.
+
+  The `folds` axis gets as many devices as there are folds where the count
+  allows (the largest divisor of the device count not above `num_folds`);
+  the devices left over split each batch along `data`.
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  n = len(devices)
+  folds = n
+  if num_folds is not None and n > num_folds:
+    folds = max(d for d in range(1, num_folds + 1) if n % d == 0)
+  grid = np.array(devices).reshape(folds, n // folds)
+  return jax.sharding.Mesh(grid, ('folds', 'data'))
 
 
 class _GroupRunner:

@@ -502,8 +502,13 @@ def train_and_evaluate(config, workdir):
   saver = training_checkpoints(config, workdir, 'cv')
   mesh = None
   if config.cv.mode == 'vmap' and jax.device_count() > 1:
-    mesh = cv.fold_mesh()
-    logging.info('Sharding the fold axis over %d devices.', jax.device_count())
+    mesh = cv.fold_mesh(num_folds=len(splits))
+    logging.info(
+      'Sharding over %d devices: %d along folds, %d along each batch.',
+      jax.device_count(),
+      mesh.shape['folds'],
+      mesh.shape['data'],
+    )
   logging.info(
     'Cross-validating %s: %d folds in all.',
     ' and '.join(f'{len(v)} {k} folds' for k, v in split_sets.items()),

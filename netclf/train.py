@@ -98,7 +98,18 @@ def gather_batch(data, stats, index):
   return x, data.labels[index]
 
 
-def train_epoch(state, data, stats, index, weight, key, *, batch_size, loss):
+def train_epoch(
+  state,
+  data,
+  stats,
+  index,
+  weight,
+  key,
+  *,
+  batch_size,
+  loss,
+  batch_sharding=None,
+):
   """One shuffled pass over a fold's training rows as a `lax.scan`.
 
   Args:
@@ -110,6 +121,9 @@ def train_epoch(state, data, stats, index, weight, key, *, batch_size, loss):
     key: this epoch's key.
     batch_size: rows per step.
     loss: per-example loss.
+    batch_sharding: optional sharding of each batch's rows (a `data` mesh
+      axis): the step then runs data-parallel, the gradients and batch
+      statistics reduced over that axis.
 
   Returns:
     `(state, mean_loss)` over the epoch's real rows.
@@ -123,6 +137,8 @@ def train_epoch(state, data, stats, index, weight, key, *, batch_size, loss):
     step, idx, w = xs
     x, y = gather_batch(data, stats, idx)
     batch = {'x': x, 'y': y, 'w': w}
+    if batch_sharding is not None:
+      batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
     dropout_key = jax.random.fold_in(step_key, step)
     state, metrics = train_step(state, batch, dropout_key, loss=loss)
     return state, metrics['loss'] * metrics['weight']

@@ -206,7 +206,7 @@ def test_folds_sharded_over_four_devices_match_one_device(
     tmp_path, env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'}
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert 'Sharding the fold axis over 4 devices' in proc.stderr
+  assert 'Sharding over 4 devices: 4 along folds, 1 along' in proc.stderr
   one = json.loads((workdir / 'report.json').read_text())
   four = json.loads((tmp_path / 'report.json').read_text())
   pairs = [
@@ -228,3 +228,32 @@ def test_folds_sharded_over_four_devices_match_one_device(
   np.testing.assert_allclose(
     one['test']['test']['roc_auc'], four['test']['test']['roc_auc'], atol=1e-4
   )
+
+
+def test_batches_split_over_a_data_axis_match_one_device(
+  finished_run, tmp_path
+):
+  # Three folds on four devices: two along folds, each batch split in two.
+  workdir, _ = finished_run
+  proc = _run(
+    tmp_path,
+    "--config.cv.splits=('random',)",
+    '--config.final.threshold_from=random',
+    env={'XLA_FLAGS': '--xla_force_host_platform_device_count=4'},
+  )
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Sharding over 4 devices: 2 along folds, 2 along' in proc.stderr
+  one = json.loads((workdir / 'report.json').read_text())
+  four = json.loads((tmp_path / 'report.json').read_text())
+  # The random folds come first in both runs, so they share keys and rows.
+  pairs = zip(
+    one['cv']['splits']['random']['folds'],
+    four['cv']['splits']['random']['folds'],
+    strict=True,
+  )
+  for a, b in pairs:
+    assert a['best_epoch'] == b['best_epoch']
+    np.testing.assert_allclose(
+      a['best_val_loss'], b['best_val_loss'], rtol=1e-4
+    )
+    np.testing.assert_allclose(a['roc_auc'], b['roc_auc'], atol=1e-4)
