@@ -1,0 +1,123 @@
+"""The ablation table, built from fake finished runs (nothing is trained)."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from tests import conftest
+
+SPEC = importlib.util.spec_from_file_location(
+  'ablate', conftest.REPO_ROOT / 'experiments' / 'ablate.py'
+)
+ablate = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(ablate)
+
+CONFIGS = ('configs/nsl_kdd.py', 'configs/ablations/loss.py:bce')
+
+
+def _metrics(accuracy, auc, threshold):
+  keys = [key for _, key in ablate.TEST_KEYS]
+  out = dict.fromkeys(keys, 0.5)
+  out.update(accuracy=accuracy, roc_auc=auc, threshold=threshold)
+  return out
+
+
+def _fake_run(workdir, accuracy, auc):
+  workdir.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, 200)
+  probs = np.clip(labels * 0.6 + rng.uniform(0, 0.4, 200), 0, 1)
+  np.savez(
+    workdir / 'predictions.npz',
+    **{
+      f'oof.{s}.{k}': v
+      for s in ('random', 'attack')
+      for k, v in (('labels', labels), ('probs', probs))
+    },
+  )
+  thresholds = {'random': 0.5, 'attack': 0.4, 'attack_balanced': 0.2}
+  test = {}
+  for name, shift in (('KDDTest+', 0.0), ('KDDTest-21', -0.2)):
+    entry = _metrics(accuracy + shift, auc, 0.2)
+    entry['at_thresholds'] = {
+      source: _metrics(accuracy + shift - 0.1, auc, t)
+      for source, t in thresholds.items()
+    }
+    entry['at_thresholds']['attack_balanced'] = _metrics(
+      accuracy + shift, auc, 0.2
+    )
+    test[name] = entry
+  report = {
+    'threshold': 0.2,
+    'threshold_from': 'attack_balanced',
+    'thresholds': thresholds,
+    'test': test,
+    'cv': {
+      'splits': {
+        s: {'threshold': thresholds[s], 'oof': {'roc_auc': auc - 0.01}}
+        for s in ('random', 'attack')
+      }
+    },
+    'timing': {'total_s': 60.0},
+  }
+  (workdir / 'report.json').write_text(json.dumps(report))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+  figures = {CONFIGS[0]: [(0.88, 0.95), (0.86, 0.94)], CONFIGS[1]: [(0.8, 0.9)]}
+  for spec, runs in figures.items():
+    for seed, (accuracy, auc) in enumerate(runs):
+      _fake_run(
+        ablate.workdir_of(tmp_path / 'runs' / 'x', spec, [], seed),
+        accuracy,
+        auc,
+      )
+  return tmp_path
+
+
+def test_report_only_tabulates_mean_and_std_over_seeds(sweep):
+  status = ablate.main(
+    [
+      '--name=x',
+      f'--configs={",".join(CONFIGS)}',
+      '--seeds=0,1',
+      f'--runs_dir={sweep / "runs"}',
+      f'--results_dir={sweep / "results"}',
+      '--report_only',
+    ]
+  )
+  assert status == 0
+  record = json.loads((sweep / 'results' / 'x.json').read_text())
+  base = record['configs']['nsl_kdd']
+  assert len(base['runs']) == 2
+  assert base['mean']['KDDTest+ accuracy'] == pytest.approx(0.87)
+  assert base['std']['KDDTest+ accuracy'] == pytest.approx(
+    np.std([0.88, 0.86], ddof=1)
+  )
+  # Seed 1 of the ablation never ran: one run, no spread.
+  bce = record['configs']['loss:bce']
+  assert len(bce['runs']) == 1 and bce['std']['KDDTest+ accuracy'] is None
+  # The base config's runs again at the other sources' thresholds.
+  other = record['configs']['nsl_kdd [threshold from random]']
+  assert other['mean']['KDDTest+ accuracy'] == pytest.approx(0.77)
+  assert other['mean']['threshold'] == 0.5
+  page = (sweep / 'results' / 'x.md').read_text()
+  assert '| nsl_kdd | 2 | 87.00 ± 1.41 |' in page
+  assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 82.02 |' in page
+  assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 66.16 |' in page
+  assert (sweep / 'results' / 'x.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_no_finished_runs_is_an_error(tmp_path):
+  status = ablate.main(
+    [
+      f'--runs_dir={tmp_path}',
+      f'--results_dir={tmp_path / "results"}',
+      '--report_only',
+    ]
+  )
+  assert status == 1
+  assert not (tmp_path / 'results').exists()
