@@ -84,6 +84,9 @@ def get_config():
   config.cv.stratified = False
   config.cv.seed = 42
   config.cv.mode = 'vmap'
+  # Vmapped folds that have stopped still cost their share of each epoch:
+  # 'auto' recompiles the epoch without them when that saves time.
+  config.cv.shrink = 'auto'
 
   # Final model: 'ensemble' of the fold models of `model_split` (a split
   # mode, or 'all') or 'refit' on all rows for those folds' median best

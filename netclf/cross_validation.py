@@ -82,6 +82,7 @@ class FoldResult:
   oof_probs: tuple[np.ndarray, ...]  # per fold, aligned with val_rows
   compile_s: float
   train_s: float
+  shrunk_to: tuple[int, ...] = ()  # fold counts the epoch was recompiled for
 
   def take(self, folds):
     """The results of the folds numbered `folds`, in that order."""
@@ -322,6 +323,7 @@ def train_folds(
   on_epoch: Callable[..., None] | None = None,
   checkpointer=None,
   mesh=None,
+  shrink='auto',
 ):
   """Trains every fold of `plan` and returns their best variables.
 
@@ -343,6 +345,11 @@ def train_folds(
       'vmap' mode the fold axis is sharded over `folds` and each batch's
       rows over `data`. Folds are padded with copies of the first ones up
       to a multiple of the `folds` axis; the copies' results are dropped.
+    shrink: 'auto' drops stopped folds from the vmapped epoch (recompiling
+      it for the folds left) when at most half still train and the time
+      saved over the next `patience` epochs exceeds a compile; 'always'
+      does so whenever at most half still train; 'never' keeps every fold.
+      Not with a mesh. Results are the same either way.
 
   Returns:
     A `FoldResult`.
@@ -392,7 +399,12 @@ def train_folds(
     fns = single
   else:
     raise ValueError(f"unknown fold mode {mode!r}: use 'vmap' or 'sequential'")
+  if shrink not in ('auto', 'always', 'never'):
+    raise ValueError(
+      f"unknown shrink {shrink!r}: use 'auto', 'always' or 'never'"
+    )
   runner = _GroupRunner(fns, settings, on_epoch, checkpointer, mesh)
+  runner.shrink = shrink
   start = time.perf_counter()
   results = runner.run(groups, keys, priors, inputs, data, mode)
   train_s = time.perf_counter() - start - runner.compile_s
@@ -411,6 +423,7 @@ def train_folds(
     ),
     compile_s=runner.compile_s,
     train_s=train_s,
+    shrunk_to=tuple(sorted(runner.shrunk, reverse=True)),
   )
 
 
@@ -454,6 +467,10 @@ class _GroupRunner:
     self.checkpointer = checkpointer
     self.compiled = None
     self.compile_s = 0.0
+    self.main_compile_s = 0.0
+    self.shrunk = {}
+    self.can_shrink = False
+    self.shrink = 'auto'
 
   def run(self, groups, keys, priors, inputs, data, mode):
     per_group = self.settings.warmup_epochs + self.settings.epochs
@@ -467,6 +484,9 @@ class _GroupRunner:
       if self.mesh is not None:
         group = jax.device_put(group, self._sharding('folds'))
         data = jax.device_put(data, self._sharding())
+      self.can_shrink = (
+        mode == 'vmap' and self.mesh is None and self.shrink != 'never'
+      )
       if self.compiled is None:
         logging.info('Compiling the fold programs (%s).', mode)
         t0 = time.perf_counter()
@@ -531,6 +551,14 @@ class _GroupRunner:
     }
     # Argument kinds: 'f' is split along the fold axis, 'r' is replicated.
     place = self._placements
+    t0 = time.perf_counter()
+    main = _compile(
+      fns['main'],
+      *(main_state, stopper, epoch, keys, inputs, data),
+      donate=(0, 1),
+      shardings=place('f', 'f', 'r', 'f', 'f', 'r'),
+    )
+    self.main_compile_s = time.perf_counter() - t0
     self.compiled = {
       'init': _compile(fns['init'], keys, priors, shardings=place('f', 'f')),
       'warmup': _compile(
@@ -540,12 +568,7 @@ class _GroupRunner:
         shardings=place('f', 'r', 'f', 'f', 'r'),
       ),
       'start': _compile(fns['start'], state, shardings=place('f')),
-      'main': _compile(
-        fns['main'],
-        *(main_state, stopper, epoch, keys, inputs, data),
-        donate=(0, 1),
-        shardings=place('f', 'f', 'r', 'f', 'f', 'r'),
-      ),
+      'main': main,
       'predict': _compile(
         fns['predict'],
         *(main_state, stopper.best, inputs, data),
@@ -609,20 +632,109 @@ class _GroupRunner:
         save('warmup', epoch, state, stopper)
     if first['main'] == 0 and (start is None or start[0] == 'warmup'):
       state = c['start'](state)
+    # Folds that have stopped still cost a full share of each vmapped epoch.
+    # When few enough train on, the rest are parked on the host and the
+    # epoch is recompiled for the folds left, if that pays for itself.
+    stack = _Stack(len(folds), keys, inputs)
+    losses = np.zeros((2, len(folds)), np.float32)
+    main = c['main']
     for epoch in range(first['main'], s.epochs):
-      state, stopper, train_loss, val_loss, active = c['main'](
-        state, stopper, jnp.int32(epoch), keys, inputs, data
+      t0 = time.perf_counter()
+      state, stopper, train_loss, val_loss, active = main(
+        state, stopper, jnp.int32(epoch), stack.keys, stack.inputs, data
       )
       # One host transfer per epoch: the losses and which folds still train.
       train_loss, val_loss, active, stopped = map(
         as_host, jax.device_get((train_loss, val_loss, active, stopper.stopped))
       )
-      _check_finite(train_loss[active], folds[active], 'training', epoch)
+      epoch_s = time.perf_counter() - t0
+      losses[:, stack.live] = train_loss, val_loss
+      _check_finite(
+        train_loss[active], folds[stack.live][active], 'training', epoch
+      )
       if self.on_epoch:
-        self.on_epoch('train', epoch, folds, train_loss, val_loss, active)
+        every_active = np.zeros(len(folds), bool)
+        every_active[stack.live] = active
+        self.on_epoch('train', epoch, folds, *losses, every_active)
       if stopped.all():
         break
       if save and (epoch + 1) % every == 0:
-        save('main', epoch, state, stopper)
+        save('main', epoch, *stack.whole(state, stopper))
+      remaining = min(s.patience, s.epochs - epoch - 1)
+      if self._worth_shrinking(
+        stack, int((~stopped).sum()), epoch_s, remaining
+      ):
+        state, stopper = stack.shrink(state, stopper, ~stopped)
+        main = self._main_for(state, stopper, stack, data)
+    state, stopper = stack.whole(state, stopper)
     probs = c['predict'](state, stopper.best, inputs, data)
     return jax.device_get(stopper), np.asarray(probs)
+
+  def _worth_shrinking(self, stack, num_active, epoch_s, remaining):
+    """Whether the epochs saved by dropping stopped folds beat a compile."""
+    if not self.can_shrink or num_active > len(stack.live) // 2:
+      return False
+    if num_active < 1:
+      return False
+    saved_s = (1 - num_active / len(stack.live)) * epoch_s * remaining
+    return self.shrink == 'always' or saved_s > self.main_compile_s
+
+  def _main_for(self, state, stopper, stack, data):
+    """The main epoch compiled for the current, smaller stack of folds."""
+    size = len(stack.live)
+    if size not in self.shrunk:
+      t0 = time.perf_counter()
+      self.shrunk[size] = _compile(
+        self.fns['main'],
+        *(state, stopper, jnp.int32(0), stack.keys, stack.inputs, data),
+        donate=(0, 1),
+      )
+      took = time.perf_counter() - t0
+      self.compile_s += took
+      logging.info(
+        'Recompiled the epoch for the %d folds still training (%.1f s).',
+        size,
+        took,
+      )
+    return self.shrunk[size]
+
+
+class _Stack:
+  """Which folds of a vmapped group are still on the device, in order.
+
+  Stopped folds are parked as host copies of their (frozen) state and
+  early-stopping record; `whole` puts the group back together.
+  """
+
+  def __init__(self, size, keys, inputs):
+    self.live = np.arange(size)
+    self.keys = keys
+    self.inputs = inputs
+    self.parked = None
+
+  def _park(self, state, stopper):
+    tree = jax.device_get((state, stopper))
+    if self.parked is None:
+      return tree
+
+    def put(whole, part):
+      whole = np.array(whole)
+      whole[self.live] = part
+      return whole
+
+    return jax.tree.map(put, self.parked, tree)
+
+  def whole(self, state, stopper):
+    """`(state, stopper)` of every fold of the group, in the first order."""
+    if self.parked is None:
+      return state, stopper
+    return jax.tree.map(jnp.asarray, self._park(state, stopper))
+
+  def shrink(self, state, stopper, keep):
+    """Keeps the folds where `keep` (over `live`) holds on the device."""
+    self.parked = self._park(state, stopper)
+    take = lambda x: x[np.flatnonzero(keep)]
+    self.live = self.live[keep]
+    self.keys = take(self.keys)
+    self.inputs = jax.tree.map(take, self.inputs)
+    return jax.tree.map(take, (state, stopper))

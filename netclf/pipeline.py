@@ -63,6 +63,10 @@ def validate_config(config):
     ),
     (config.cv.mode in FOLD_MODES, f'cv.mode must be one of {FOLD_MODES}'),
     (
+      config.cv.shrink in ('auto', 'always', 'never'),
+      "cv.shrink must be 'auto', 'always' or 'never'",
+    ),
+    (
       len(splits) >= 1
       and len(set(splits)) == len(splits)
       and set(splits) <= set(SPLIT_MODES),
@@ -527,6 +531,7 @@ def train_and_evaluate(config, workdir):
       on_epoch=logger,
       checkpointer=saver,
       mesh=mesh,
+      shrink=config.cv.shrink,
     )
 
   # Thresholds from out-of-fold predictions: training rows only.

@@ -39,7 +39,7 @@ def _problem(num_rows=900, folds=3):
   return data, plan, labels
 
 
-def _run(mode, data, plan, settings=SETTINGS, records=None):
+def _run(mode, data, plan, settings=SETTINGS, records=None, shrink='never'):
   def on_epoch(phase, epoch, folds, train_loss, val_loss, active):
     if records is not None and val_loss is not None:
       for i, f in enumerate(folds):
@@ -56,6 +56,7 @@ def _run(mode, data, plan, settings=SETTINGS, records=None):
     settings,
     mode=mode,
     on_epoch=on_epoch,
+    shrink=shrink,
   )
 
 
@@ -64,12 +65,30 @@ def runs():
   data, plan, labels = _problem()
   records = {'vmap': {}, 'sequential': {}}
   results = {m: _run(m, data, plan, records=records[m]) for m in records}
+  results['shrunk'] = _run('vmap', data, plan, shrink='always')
   return data, plan, labels, results, records
 
 
 def test_vmapped_folds_match_the_fold_by_fold_loop(runs):
   _, _, _, results, _ = runs
   a, b = results['vmap'], results['sequential']
+  np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
+  np.testing.assert_array_equal(a.epochs_run, b.epochs_run)
+  np.testing.assert_allclose(a.best_val_loss, b.best_val_loss, rtol=1e-4)
+  for pa, pb in zip(a.oof_probs, b.oof_probs, strict=True):
+    np.testing.assert_allclose(pa, pb, atol=1e-4)
+  jax.tree.map(
+    lambda x, y: np.testing.assert_allclose(x, y, atol=1e-4),
+    a.variables,
+    b.variables,
+  )
+
+
+def test_dropping_stopped_folds_changes_no_result(runs):
+  _, _, _, results, _ = runs
+  a, b = results['shrunk'], results['sequential']
+  # The folds stop at different epochs, so the epoch was recompiled.
+  assert a.shrunk_to and max(a.shrunk_to) < len(a.best_epoch)
   np.testing.assert_array_equal(a.best_epoch, b.best_epoch)
   np.testing.assert_array_equal(a.epochs_run, b.epochs_run)
   np.testing.assert_allclose(a.best_val_loss, b.best_val_loss, rtol=1e-4)

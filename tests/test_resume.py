@@ -197,3 +197,46 @@ def test_damaged_training_state_is_a_checkpoint_error(tmp_path):
   )
   with pytest.raises(checkpoints.CheckpointError, match='other settings'):
     other.restore(lambda meta: tree)
+
+
+def test_a_run_resumes_after_stopped_folds_were_dropped(tmp_path):
+  data, plan, _ = cv_test._problem()
+  whole = cv_test._run('vmap', data, plan, shrink='always')
+  # After the second fold stops, the last trains alone. Stop it in its
+  # final epoch: the run resumes from a save made after the drop.
+  ends = np.sort(whole.epochs_run)
+  saves = [e for e in range(ends[-2] + 1, ends[-1]) if e % 2 == 0]
+  assert saves, f'no save between the last two stops {ends[-2:]}'
+  stop_at = cv_test.SETTINGS.warmup_epochs + int(ends[-1])
+  saver = checkpoints.TrainingCheckpoints(
+    tmp_path, every=2, keep=2, fingerprint='x'
+  )
+  calls = []
+
+  def stop_midway(phase, epoch, *args):
+    calls.append((phase, epoch))
+    if len(calls) == stop_at:
+      raise _Interrupt
+
+  def train(**kwargs):
+    return cv_test.cv.train_folds(
+      cv_test.MODEL,
+      cv_test.optax.adam(3e-3),
+      cv_test.losses.Loss(),
+      data,
+      plan,
+      jax.random.key(0),
+      cv_test.SETTINGS,
+      checkpointer=saver,
+      shrink='always',
+      **kwargs,
+    )
+
+  with pytest.raises(_Interrupt):
+    train(on_epoch=stop_midway)
+  resumed = train()
+  np.testing.assert_array_equal(resumed.best_epoch, whole.best_epoch)
+  np.testing.assert_array_equal(resumed.epochs_run, whole.epochs_run)
+  np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
+  for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-6)
