@@ -40,7 +40,13 @@ def save(path, clf, *, config=None, extra=None):
     'config': config or {},
     **(extra or {}),
   }
-  variables = jax.tree.map(np.asarray, clf.variables)
+  # An empty collection (batch_stats of a model without batch norm) is not
+  # in what `load` expects, so it is left out.
+  variables = {
+    name: jax.tree.map(np.asarray, tree)
+    for name, tree in clf.variables.items()
+    if jax.tree.leaves(tree)
+  }
   _checkpointer().save(
     path,
     ocp.args.Composite(

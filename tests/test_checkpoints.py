@@ -23,7 +23,7 @@ SETTINGS = {
 }
 
 
-def _classifier(num_models=2, seed=0):
+def _classifier(num_models=2, seed=0, settings=SETTINGS):
   train_set, test_set = synthetic.make_dataset(400, 100, seed=seed)
   schema = pp.fit_schema(train_set.features, train_set.categorical)
   numeric, codes = pp.encode(schema, train_set.features)
@@ -31,15 +31,17 @@ def _classifier(num_models=2, seed=0):
   stats = pp.stack_stats(
     [pp.fit_stats(schema, numeric[h], codes[h]) for h in halves]
   )
-  model = classifier.build_model(SETTINGS)
+  model = classifier.build_model(settings)
 
   def init(key):
-    return model.init(key, jnp.zeros((1, schema.num_features)))
+    variables = model.init(key, jnp.zeros((1, schema.num_features)))
+    # Training keeps an empty batch_stats collection where there is none.
+    return {'batch_stats': {}, **variables}
 
   keys = jax.random.split(jax.random.key(seed), num_models)
   variables = jax.vmap(init)(keys)
   clf = classifier.Classifier(
-    model_settings=SETTINGS,
+    model_settings=settings,
     variables=variables,
     preprocessor=pp.Preprocessor(schema, stats),
     threshold=0.37,
@@ -48,8 +50,9 @@ def _classifier(num_models=2, seed=0):
   return clf, test_set
 
 
-def test_round_trip_gives_identical_scores(tmp_path):
-  clf, test_set = _classifier()
+@pytest.mark.parametrize('batch_norm', [True, False])
+def test_round_trip_gives_identical_scores(tmp_path, batch_norm):
+  clf, test_set = _classifier(settings={**SETTINGS, 'batch_norm': batch_norm})
   path = checkpoints.save(tmp_path / 'ckpt', clf, config={'name': 'x'})
   restored, metadata = checkpoints.load(path)
   np.testing.assert_array_equal(
