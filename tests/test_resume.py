@@ -103,7 +103,10 @@ def test_a_killed_run_resumes_to_the_same_report(tmp_path, uninterrupted):
   report = json.loads((tmp_path / 'report.json').read_text())
   assert _headline(report) == _headline(uninterrupted)
   lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
-  keys = [(r['phase'], r['epoch'], r['fold']) for r in map(json.loads, lines)]
+  keys = [
+    (r['phase'], r['epoch'], r['split'], r['fold'])
+    for r in map(json.loads, lines)
+  ]
   assert len(keys) == len(set(keys))
 
 
