@@ -232,6 +232,15 @@ def ranking(table, test_names):
   return out
 
 
+def _total_run_s(table):
+  return sum(
+    run['metrics']['wall s']
+    for name, entry in table.items()
+    if '[threshold from' not in name
+    for run in entry['runs']
+  )
+
+
 def _cell(mean, std, percent):
   if mean is None:
     return 'n/a'
@@ -255,9 +264,10 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
     '',
     f'Seeds: {", ".join(map(str, args.seeds))}. Overrides on every run:'
     f' {", ".join(args.set) if args.set else "none"}. Cells are the mean'
-    ' ± standard deviation over seeds; rates in percent. Sweep wall time'
-    f' in this invocation: {elapsed_s / 60:.1f} min (finished runs are read,'
-    ' not redone).',
+    ' ± standard deviation over seeds; rates in percent. The runs took'
+    f' {_total_run_s(table) / 3600:.2f} h of wall time in all; this'
+    f' invocation {elapsed_s / 60:.1f} min (finished runs are read, not'
+    ' redone).',
     '',
   ]
   for test in test_names:
@@ -397,8 +407,10 @@ def main(argv=None):
     print('ablate: no finished runs to tabulate', file=sys.stderr)
     return 1
   rank = ranking(table, test_names)
+  # The command that makes the table: tabulating alone is not part of it.
+  given = argv if argv is not None else sys.argv[1:]
   command = 'python experiments/ablate.py ' + shlex.join(
-    argv if argv is not None else sys.argv[1:]
+    [a for a in given if a != '--report_only']
   )
   out = pathlib.Path(args.results_dir)
   out.mkdir(parents=True, exist_ok=True)
