@@ -142,24 +142,19 @@ class _Interrupt(Exception):
   pass
 
 
-@pytest.mark.parametrize('mode', ['vmap', 'sequential'])
-def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
-  data, plan, _ = cv_test._problem()
-  whole = cv_test._run(mode, data, plan)
+def _interrupt_and_resume(tmp_path, data, plan, stop_at, **kwargs):
+  """Stops the fold runner at its `stop_at`-th epoch, then runs it again."""
   saver = checkpoints.TrainingCheckpoints(
     tmp_path, every=2, keep=2, fingerprint='x'
   )
   calls = []
-  # Stop in the fourth epoch (after a save) of the last group of folds:
-  # the only group when vmapped, the second fold when sequential.
-  stop_at = 4 if mode == 'vmap' else 1 + int(whole.epochs_run[0]) + 4
 
   def stop_midway(phase, epoch, *args):
     calls.append((phase, epoch))
     if len(calls) == stop_at:
       raise _Interrupt
 
-  def train(**kwargs):
+  def train(**more):
     return cv_test.cv.train_folds(
       cv_test.MODEL,
       cv_test.optax.adam(3e-3),
@@ -168,18 +163,33 @@ def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
       plan,
       jax.random.key(0),
       cv_test.SETTINGS,
-      mode=mode,
       checkpointer=saver,
       **kwargs,
+      **more,
     )
 
   with pytest.raises(_Interrupt):
     train(on_epoch=stop_midway)
-  resumed = train()
+  return train()
+
+
+def _assert_resumed_as_whole(resumed, whole):
   np.testing.assert_array_equal(resumed.best_epoch, whole.best_epoch)
+  np.testing.assert_array_equal(resumed.epochs_run, whole.epochs_run)
   np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
   for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize('mode', ['vmap', 'sequential'])
+def test_fold_runner_resumes_in_either_mode(tmp_path, mode):
+  data, plan, _ = cv_test._problem()
+  whole = cv_test._run(mode, data, plan)
+  # Stop in the fourth epoch (after a save) of the last group of folds:
+  # the only group when vmapped, the second fold when sequential.
+  stop_at = 4 if mode == 'vmap' else 1 + int(whole.epochs_run[0]) + 4
+  resumed = _interrupt_and_resume(tmp_path, data, plan, stop_at, mode=mode)
+  _assert_resumed_as_whole(resumed, whole)
 
 
 def test_damaged_training_state_is_a_checkpoint_error(tmp_path):
@@ -211,35 +221,7 @@ def test_a_run_resumes_after_stopped_folds_were_dropped(tmp_path):
   saves = [e for e in range(ends[-2] + 1, ends[-1]) if e % 2 == 0]
   assert saves, f'no save between the last two stops {ends[-2:]}'
   stop_at = cv_test.SETTINGS.warmup_epochs + int(ends[-1])
-  saver = checkpoints.TrainingCheckpoints(
-    tmp_path, every=2, keep=2, fingerprint='x'
+  resumed = _interrupt_and_resume(
+    tmp_path, data, plan, stop_at, shrink='always'
   )
-  calls = []
-
-  def stop_midway(phase, epoch, *args):
-    calls.append((phase, epoch))
-    if len(calls) == stop_at:
-      raise _Interrupt
-
-  def train(**kwargs):
-    return cv_test.cv.train_folds(
-      cv_test.MODEL,
-      cv_test.optax.adam(3e-3),
-      cv_test.losses.Loss(),
-      data,
-      plan,
-      jax.random.key(0),
-      cv_test.SETTINGS,
-      checkpointer=saver,
-      shrink='always',
-      **kwargs,
-    )
-
-  with pytest.raises(_Interrupt):
-    train(on_epoch=stop_midway)
-  resumed = train()
-  np.testing.assert_array_equal(resumed.best_epoch, whole.best_epoch)
-  np.testing.assert_array_equal(resumed.epochs_run, whole.epochs_run)
-  np.testing.assert_allclose(resumed.best_val_loss, whole.best_val_loss)
-  for a, b in zip(resumed.oof_probs, whole.oof_probs, strict=True):
-    np.testing.assert_allclose(a, b, atol=1e-6)
+  _assert_resumed_as_whole(resumed, whole)
