@@ -241,6 +241,14 @@ def _total_run_s(table):
   )
 
 
+def _row(cells):
+  return '| ' + ' | '.join(cells) + ' |'
+
+
+def _head(columns):
+  return [_row(columns), '|' + '---|' * len(columns)]
+
+
 def _cell(mean, std, percent):
   if mean is None:
     return 'n/a'
@@ -273,7 +281,7 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
   for test in test_names:
     lines += [f'## {test}', '']
     head = ['config', 'seeds'] + [label for label, _ in TEST_KEYS]
-    lines += ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines += _head(head)
     for name, entry in table.items():
       cells = [name, str(len(entry['runs']))]
       for label, _ in TEST_KEYS:
@@ -283,12 +291,12 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
             entry['mean'].get(key), entry['std'].get(key), label != 'ROC AUC'
           )
         )
-      lines.append('| ' + ' | '.join(cells) + ' |')
+      lines.append(_row(cells))
     if test in ('KDDTest+', 'KDDTest-21'):
       column = 0 if test == 'KDDTest+' else 1
       for name, accs in PUBLISHED.items():
         cells = [f'{name} (quoted)', '-', f'{accs[column]:.2f}'] + ['-'] * 5
-        lines.append('| ' + ' | '.join(cells) + ' |')
+        lines.append(_row(cells))
     lines.append('')
   cv_keys = [
     k
@@ -301,8 +309,7 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
     "ROC AUC, and accuracy and F1 at each split's own max-F1 threshold;"
     " `threshold` is the one the run used; `wall s` the run's wall time.",
     '',
-    '| config | ' + ' | '.join(cv_keys) + ' |',
-    '|' + '---|' * (len(cv_keys) + 1),
+    *_head(['config', *cv_keys]),
   ]
   for name, entry in table.items():
     cells = [name]
@@ -312,7 +319,7 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
         cells.append('n/a' if mean is None else f'{mean:.0f}')
       else:
         cells.append(_cell(mean, std, k.endswith(('accuracy', 'F1'))))
-    lines.append('| ' + ' | '.join(cells) + ' |')
+    lines.append(_row(cells))
   lines.append('')
   if rank:
     test_keys = list(next(iter(rank.values())))
@@ -323,12 +330,11 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
       ' between each out-of-fold figure and each test figure. 1 means the'
       ' same order, 0 none, negative the reverse.',
       '',
-      '| out-of-fold | ' + ' | '.join(test_keys) + ' |',
-      '|' + '---|' * (len(test_keys) + 1),
+      *_head(['out-of-fold', *test_keys]),
     ]
     for c, row in rank.items():
       cells = ['n/a' if row[t] is None else f'{row[t]:+.2f}' for t in test_keys]
-      lines.append(f'| {c} | ' + ' | '.join(cells) + ' |')
+      lines.append(_row([c, *cells]))
     lines.append('')
   lines += [f'![{args.name}]({args.name}.png)', '']
   return '\n'.join(lines)

@@ -403,8 +403,7 @@ def train_folds(
     raise ValueError(
       f"unknown shrink {shrink!r}: use 'auto', 'always' or 'never'"
     )
-  runner = _GroupRunner(fns, settings, on_epoch, checkpointer, mesh)
-  runner.shrink = shrink
+  runner = _GroupRunner(fns, settings, on_epoch, checkpointer, mesh, shrink)
   start = time.perf_counter()
   results = runner.run(groups, keys, priors, inputs, data, mode)
   train_s = time.perf_counter() - start - runner.compile_s
@@ -459,7 +458,7 @@ class _GroupRunner:
   and the epoch, so a resumed run repeats an uninterrupted one exactly.
   """
 
-  def __init__(self, fns, settings, on_epoch, checkpointer, mesh):
+  def __init__(self, fns, settings, on_epoch, checkpointer, mesh, shrink):
     self.fns = fns
     self.mesh = mesh
     self.settings = settings
@@ -470,7 +469,7 @@ class _GroupRunner:
     self.main_compile_s = 0.0
     self.shrunk = {}
     self.can_shrink = False
-    self.shrink = 'auto'
+    self.shrink = shrink
 
   def run(self, groups, keys, priors, inputs, data, mode):
     per_group = self.settings.warmup_epochs + self.settings.epochs
