@@ -73,6 +73,10 @@ def get_config():
   config.train.warmup_input_dropout = 0.9
   config.train.patience = 5
   config.train.min_delta = 1e-5
+  # Loss weights by attack type (needs attack names): an attack type with n
+  # rows weighs n ** -type_balance a row, the attacks' total kept. 0: every
+  # row weighs the same; 1: every attack type counts the same.
+  config.train.type_balance = 0.0
 
   # Cross-validation: `mode` 'vmap' trains all folds in one program,
   # 'sequential' runs the same single-fold program fold by fold. Each split

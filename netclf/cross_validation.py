@@ -138,11 +138,12 @@ def split_by_attack(labels, attack_names, num_folds, *, seed=42):
   return splits
 
 
-def pad_rows(rows_per_fold, multiple):
+def pad_rows(rows_per_fold, multiple, weigh=None):
   """Pads each fold's rows to one length, a multiple of `multiple`.
 
   Padding repeats a fold's own rows with weight 0, so batch statistics see
-  data from that fold while the loss ignores it.
+  data from that fold while the loss ignores it. Real rows weigh 1, or
+  `weigh(rows)` when given.
   """
   longest = max(len(r) for r in rows_per_fold)
   length = max(multiple, -(-longest // multiple) * multiple)
@@ -151,7 +152,7 @@ def pad_rows(rows_per_fold, multiple):
   for f, rows in enumerate(rows_per_fold):
     if len(rows):
       index[f] = np.resize(rows, length)
-      weight[f, : len(rows)] = 1.0
+      weight[f, : len(rows)] = 1.0 if weigh is None else weigh(rows)
   return index, weight
 
 
@@ -161,18 +162,22 @@ def prior_logit(labels):
   return np.log(p / (1 - p))
 
 
-def make_plan(encoded, labels, splits, settings, *, log1p='auto'):
-  """Fits each fold's preprocessing on its training rows and pads rows."""
+def make_plan(encoded, labels, splits, settings, *, log1p='auto', weigh=None):
+  """Fits each fold's preprocessing on its training rows and pads rows.
+
+  `weigh(rows)`, when given, returns the loss weights of a fold's training
+  or validation rows, from those rows alone.
+  """
   schema, numeric, codes = encoded
   stats = [
     preprocessing.fit_stats(schema, numeric[tr], codes[tr], log1p=log1p)
     for tr, _ in splits
   ]
   train_index, train_weight = pad_rows(
-    [tr for tr, _ in splits], settings.batch_size
+    [tr for tr, _ in splits], settings.batch_size, weigh
   )
   val_index, val_weight = pad_rows(
-    [va for _, va in splits], settings.eval_batch_size
+    [va for _, va in splits], settings.eval_batch_size, weigh
   )
   return FoldPlan(
     train_index=train_index,

@@ -157,21 +157,24 @@ def _max_f1_threshold(labels, probs, weights=None):
   return mid if hi.dtype.type(mid) > lo else float(hi)
 
 
-def type_balanced_weights(labels, attack_names):
-  """Row weights under which every attack type counts the same.
+def type_balanced_weights(labels, attack_names, power=1.0):
+  """Row weights that even out how much each attack type counts.
 
-  Normal rows weigh 1; the attack rows of each type share an equal part of
-  the attack rows' total, so a rare attack type counts as much as a flood.
+  Normal rows weigh 1. An attack type with `n` rows weighs `n ** -power` a
+  row, scaled so that the attack rows keep their total weight: `power` 0
+  changes nothing, 1 makes a rare attack type count as much as a flood.
   """
   labels = np.asarray(labels).reshape(-1)
   names = np.asarray(attack_names).astype(str).reshape(-1)
   weights = np.ones(labels.shape, np.float64)
   attacks = labels == 1
-  types, inverse, counts = np.unique(
+  _, inverse, counts = np.unique(
     names[attacks], return_inverse=True, return_counts=True
   )
-  if len(types):
-    weights[attacks] = attacks.sum() / len(types) / counts[inverse]
+  if len(counts):
+    per_row = counts.astype(np.float64) ** -power
+    scale = attacks.sum() / np.sum(counts * per_row)
+    weights[attacks] = scale * per_row[inverse]
   return weights
 
 

@@ -96,6 +96,10 @@ def validate_config(config):
     (config.train.eval_batch_size >= 1, 'train.eval_batch_size must be >= 1'),
     (config.train.warmup_epochs >= 0, 'train.warmup_epochs must be >= 0'),
     (config.train.patience >= 1, 'train.patience must be at least 1'),
+    (
+      0 <= config.train.type_balance <= 1,
+      f'train.type_balance must be in [0, 1], not {config.train.type_balance}',
+    ),
     (config.checkpoint_every >= 0, 'checkpoint_every must be >= 0'),
     (config.keep_checkpoints >= 1, 'keep_checkpoints must be at least 1'),
     (config.optimizer.learning_rate > 0, 'optimizer.learning_rate must be > 0'),
@@ -478,6 +482,7 @@ def train_and_evaluate(config, workdir):
   # Cross-validation: the folds of every split mode train in one program
   # (unless sequential is asked); each fold keeps its own rows and stats.
   split_sets = make_splits(config, train_set)
+  weigh = loss_weights(config, train_set)
   fold_names = [
     (mode, f) for mode, folds in split_sets.items() for f in range(len(folds))
   ]
@@ -489,6 +494,7 @@ def train_and_evaluate(config, workdir):
     splits,
     settings,
     log1p=_log1p_option(config),
+    weigh=weigh,
   )
   data = train_lib.DeviceData(
     numeric=jnp.asarray(numeric),
@@ -605,6 +611,7 @@ def train_and_evaluate(config, workdir):
       members,
       key,
       workdir,
+      weigh,
     )
   clf = classifier_lib.Classifier(
     model_settings=model_settings(config),
@@ -688,6 +695,26 @@ def write_plots(workdir):
   logging.info('Figures: %s', ', '.join(p.name for p in paths))
 
 
+def loss_weights(config, dataset):
+  """`weigh(rows)` for the fold plans, or None when rows weigh the same."""
+  power = float(config.train.type_balance)
+  if not power:
+    return None
+  attacks = dataset.attack_names[dataset.labels == 1]
+  logging.info(
+    'Loss weights even out %d attack types (type_balance %g).',
+    len(np.unique(attacks)),
+    power,
+  )
+
+  def weigh(rows):
+    return evaluation.type_balanced_weights(
+      dataset.labels[rows], dataset.attack_names[rows], power
+    )
+
+  return weigh
+
+
 def _log1p_option(config):
   option = config.preprocess.log1p
   return option if isinstance(option, str) else tuple(option)
@@ -705,6 +732,7 @@ def _refit(
   result,
   key,
   workdir,
+  weigh,
 ):
   """Trains one model on all rows for the folds' median best epoch."""
   epochs = max(1, int(np.median(result.best_epoch)))
@@ -717,6 +745,7 @@ def _refit(
     [(rows, rows[:0])],
     settings,
     log1p=_log1p_option(config),
+    weigh=weigh,
   )
   tx = create_optimizer(
     config, plan.train_index.shape[1] // settings.batch_size

@@ -124,6 +124,11 @@ def test_a_fold_without_attacks_suggests_stratified_folds(data_dir, tmp_path):
   )
 
 
+def test_type_balance_out_of_range(data_dir, tmp_path):
+  proc = _train(data_dir, tmp_path / 'w', '--config.train.type_balance=2')
+  _expect_error(proc, 'train.type_balance must be in [0, 1]')
+
+
 def test_missing_label_column(data_dir, tmp_path):
   proc = _train(data_dir, tmp_path / 'w', '--config.data.label_column=class')
   _expect_error(proc, "'class'")

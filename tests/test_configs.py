@@ -29,6 +29,10 @@ ABLATIONS = {
   'final_model': {'refit': {'final.model': 'refit'}},
   'log1p': {'off': {'preprocess.log1p': 'none'}},
   'folds': {'stratified': {'cv.stratified': True}},
+  'type_balance': {
+    '0.5': {'train.type_balance': 0.5},
+    '1': {'train.type_balance': 1.0},
+  },
 }
 
 

@@ -7,9 +7,11 @@ import optax
 import pytest
 from sklearn import model_selection
 
+from configs import test as test_config
 from netclf import cross_validation as cv
 from netclf import losses
 from netclf import models
+from netclf import pipeline
 from netclf import preprocessing as pp
 from netclf import synthetic
 from netclf import train
@@ -162,6 +164,28 @@ def test_padding_keeps_every_real_row_once():
     assert set(index[f]) <= set(r)
 
 
+def test_plan_weights_come_from_each_folds_own_rows():
+  train_set, _ = synthetic.make_dataset(300, 10, seed=3)
+  schema = pp.fit_schema(train_set.features, train_set.categorical)
+  encoded = (schema, *pp.encode(schema, train_set.features))
+  labels = train_set.labels
+  splits = cv.split_folds(labels, 3)
+
+  def weigh(rows):
+    return 1.0 + labels[rows] + rows / 1000
+
+  weighted = cv.make_plan(encoded, labels, splits, SETTINGS, weigh=weigh)
+  for f, (tr, va) in enumerate(splits):
+    for index, weight, rows in (
+      (weighted.train_index[f], weighted.train_weight[f], tr),
+      (weighted.val_index[f], weighted.val_weight[f], va),
+    ):
+      n = len(rows)
+      np.testing.assert_array_equal(index[:n], rows)
+      np.testing.assert_allclose(weight[:n], weigh(rows), rtol=1e-6)
+      assert not weight[n:].any()
+
+
 def test_a_non_finite_loss_stops_the_run():
   # The same shapes as the other runs here, so the program is cached.
   data, plan, _ = _problem()
@@ -200,3 +224,19 @@ def test_attack_split_needs_as_many_attack_types_as_folds():
   names = np.array(['normal', 'a', 'b', 'normal', 'a', 'b'])
   with pytest.raises(ValueError, match='2 attack types are too few'):
     cv.split_by_attack((names != 'normal').astype(int), names, 3)
+
+
+def test_type_balance_weights_the_fold_plans():
+  train_set, _ = synthetic.make_dataset(400, 10, seed=3)
+  config = test_config.get_config()
+  assert pipeline.loss_weights(config, train_set) is None
+  config.train.type_balance = 1.0
+  weigh = pipeline.loss_weights(config, train_set)
+  rows = np.arange(0, 400, 2)
+  weights = weigh(rows)
+  labels = train_set.labels[rows]
+  names = train_set.attack_names[rows]
+  np.testing.assert_allclose(weights[labels == 0], 1.0)
+  shares = [weights[names == t].sum() for t in np.unique(names[labels == 1])]
+  assert len(shares) > 1
+  np.testing.assert_allclose(shares, shares[0])

@@ -293,6 +293,22 @@ def test_type_balanced_weights_give_each_attack_type_an_equal_share():
   assert w[labels == 1].sum() == pytest.approx(6.0)
 
 
+def test_type_balance_power_goes_from_no_change_to_equal_types():
+  labels = np.array([0] + [1] * 16 + [1] * 4)
+  names = np.array(['n'] + ['flood'] * 16 + ['rare'] * 4)
+  np.testing.assert_allclose(
+    evaluation.type_balanced_weights(labels, names, 0.0), 1.0
+  )
+  half = evaluation.type_balanced_weights(labels, names, 0.5)
+  assert half[0] == 1.0
+  # A row of a type 4 times rarer weighs sqrt(4) times more ...
+  assert half[-1] / half[1] == pytest.approx(2.0)
+  # ... and the attack rows keep their total weight.
+  assert half[1:].sum() == pytest.approx(20.0)
+  full = evaluation.type_balanced_weights(labels, names, 1.0)
+  assert full[1:17].sum() == pytest.approx(full[17:].sum())
+
+
 def test_weights_move_the_max_f1_threshold():
   # A common attack type scores high, a rare one low; normal rows between.
   labels = np.array([1] * 8 + [0] * 4 + [1] * 2)
