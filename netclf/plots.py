@@ -302,33 +302,56 @@ def _as_floats(values, size, what):
   return out
 
 
-def _draw_bars(ax, names, means, stds):
-  """Draws one metric's bars; names with no mean get no bar."""
+def _draw_metric(ax, names, means, stds):
+  """Draws one metric as points with error bars, zoomed to their spread.
+
+  Names with no mean get no point. The axis spans the values (and their
+  error bars) rather than starting at 0, so that differences of a few
+  thousandths stay visible; a dashed line marks the first name's value.
+  """
   rows = np.arange(len(names))
   shown = ~np.isnan(means)
-  errors = np.where(np.isnan(stds), 0.0, stds)[shown]
-  bars = ax.barh(
-    rows[shown],
+  errors = np.where(np.isnan(stds), 0.0, stds)
+  ax.errorbar(
     means[shown],
-    xerr=errors,
+    rows[shown],
+    xerr=errors[shown],
+    fmt='o',
     color='C0',
-    alpha=0.8,
-    error_kw=dict(ecolor='0.25', capsize=3, lw=1),
+    ecolor='0.25',
+    capsize=3,
+    lw=1,
   )
-  ax.bar_label(bars, fmt='%.3g', padding=4, fontsize='x-small')
+  for row, mean in zip(rows[shown], means[shown], strict=True):
+    ax.annotate(
+      f'{mean:.4g}',
+      (mean, row),
+      xytext=(0, 5),
+      textcoords='offset points',
+      ha='center',
+      fontsize='x-small',
+    )
+  if shown[0]:
+    ax.axvline(means[0], color='0.5', ls='--', lw=0.8)
+  if shown.any():
+    low = np.min((means - errors)[shown])
+    high = np.max((means + errors)[shown])
+    pad = max(high - low, 1e-3) * 0.15
+    ax.set_xlim(low - pad, high + pad)
   ax.set_yticks(rows, names)
+  ax.set_ylim(len(names) - 0.5, -0.5)
   ax.grid(axis='x', alpha=0.3)
-  ax.margins(x=0.15)
 
 
 def sweep_chart(names, metrics, path, *, title=''):
-  """Writes a bar chart of an ablation table as a PNG.
+  """Writes a chart of an ablation table as a PNG: a panel per metric.
 
   Args:
-    names: config names, one bar per name in each panel.
+    names: config names, one point per name in each panel; the first is
+      the baseline that a dashed line marks.
     metrics: maps a metric label to `(means, stds)`, each aligned with
-      `names`; a None or NaN mean draws no bar, a None or NaN std no error
-      bar.
+      `names`; a None or NaN mean draws no point, a None or NaN std no
+      error bar.
     path: where to write the PNG.
     title: shown above all panels when given.
 
@@ -346,9 +369,8 @@ def sweep_chart(names, metrics, path, *, title=''):
   for ax, (label, (means, stds)) in zip(axes, metrics.items(), strict=True):
     means = _as_floats(means, len(names), f'means of {label!r}')
     stds = _as_floats(stds, len(names), f'stds of {label!r}')
-    _draw_bars(ax, names, means, stds)
+    _draw_metric(ax, names, means, stds)
     ax.set_title(label, fontsize='medium')
-  axes[0].invert_yaxis()
   if title:
     fig.suptitle(title)
   return _save(fig, path)

@@ -178,12 +178,18 @@ def test_sweep_chart_with_missing_value(tmp_path):
   _check_png(path, 1045, 231)
 
 
-def test_sweep_chart_draws_no_bar_for_missing(tmp_path, monkeypatch):
+def test_sweep_chart_draws_no_point_for_missing(tmp_path, monkeypatch):
   saved = []
   monkeypatch.setattr(plots, '_save', lambda fig, path: saved.append(fig))
-  plots.sweep_chart(['a', 'b', 'c'], {'m': ([0.5, None, 0.7], None)}, 'x')
+  means = [0.95, None, 0.955]
+  plots.sweep_chart(['a', 'b', 'c'], {'m': (means, [0.001, 0, 0])}, 'x')
   (ax,) = [ax for ax in saved[0].axes if ax.get_visible()]
-  assert [p.get_width() for p in ax.patches] == pytest.approx([0.5, 0.7])
+  (points,) = [line for line in ax.lines if line.get_marker() == 'o']
+  assert list(points.get_xdata()) == pytest.approx([0.95, 0.955])
+  assert list(points.get_ydata()) == [0, 2]
+  # Zoomed to the values, so that a difference of 0.005 is visible.
+  low, high = ax.get_xlim()
+  assert 0.94 < low < 0.949 and 0.955 < high < 0.96
 
 
 def test_sweep_chart_rejects_misaligned(tmp_path):
