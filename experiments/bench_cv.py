@@ -3,6 +3,7 @@
   python experiments/bench_cv.py                    # NSL-KDD KDDTrain+
   python experiments/bench_cv.py --rows 100000      # generated rows
   python experiments/bench_cv.py --sizes 25000,50000,100000,200000,400000
+  python experiments/bench_cv.py --breakdown        # where the epoch goes
 
 Every fold trains for the same fixed number of epochs (no warm-up, no early
 stopping) through netclf's own path: `preprocessing.fit_schema` and
@@ -73,6 +74,11 @@ def parse_args(argv=None):
     '--sizes', default='', help='comma list of generated row counts'
   )
   p.add_argument('--repeats', type=int, default=1, help='timed runs per mode')
+  p.add_argument(
+    '--breakdown',
+    action='store_true',
+    help='time the vmapped epoch without dropout and without batch norm',
+  )
   p.add_argument('--skip_sequential', action='store_true')
   p.add_argument('--skip_memory', action='store_true')
   p.add_argument(
@@ -166,12 +172,17 @@ class Bench:
       codes=jnp.asarray(codes),
       labels=jnp.asarray(labels, jnp.float32),
     )
-    self.model = models.ResidualMLP(
-      widths=args.widths,
-      dropouts=args.dropouts,
-      input_dropout=args.input_dropout,
-    )
+    self.model = self.make_model()
     self.num_features = schema.num_features
+
+  def make_model(self, **changes):
+    """The benchmarked network, with `changes` to its attributes."""
+    settings = dict(
+      widths=self.args.widths,
+      dropouts=self.args.dropouts,
+      input_dropout=self.args.input_dropout,
+    )
+    return models.ResidualMLP(**{**settings, **changes})
 
   @property
   def train_rows(self):
@@ -397,12 +408,64 @@ def sweep_sizes(args, sizes):
   }
 
 
+def breakdown(args):
+  """Times the vmapped epoch with parts of the network's work removed.
+
+  The network's matmuls stay; dropout (its random bits and masks) and batch
+  norm are taken out in turn, so that the time they cost shows as the
+  difference, and dropout drawing 32 random bits a value (as Flax's does)
+  shows what drawing 16 saves. `matmul_floor_s` is the time the dense
+  layers would take at the machine's best matmul rate. Variants alternate
+  across repeats.
+  """
+  load_avg = os.getloadavg()[0]
+  name, numeric, codes, labels, schema = load_rows(args)
+  bench = Bench(args, numeric, codes, labels, schema)
+  no_dropout = dict(input_dropout=0.0, dropouts=(0.0,) * len(args.widths))
+  variants = {
+    'as configured': {},
+    'dropout from 32-bit draws': dict(dropout_bits=32),
+    'no dropout': no_dropout,
+    'no batch norm': dict(batch_norm=False),
+    'no dropout, no batch norm': dict(no_dropout, batch_norm=False),
+  }
+  times = {label: [] for label in variants}
+  peaks = [peak_gflops()]
+  for repeat in range(args.repeats):
+    for label, changes in variants.items():
+      bench.model = bench.make_model(**changes)
+      _, train_s = bench.run('vmap')
+      times[label].append(train_s)
+      peaks.append(peak_gflops())
+      log(f'{label}, run {repeat + 1}: train {train_s:.1f} s')
+  rows = args.folds * args.epochs * bench.train_rows
+  flops = flops_per_row(bench.num_features, args.widths) * rows
+  base = median(times['as configured'])
+  return {
+    'data': name,
+    'folds': args.folds,
+    'epochs': args.epochs,
+    'batch_size': args.batch_size,
+    'train_s': {label: median(t) for label, t in times.items()},
+    'share_of_configured': {
+      label: median(t) / base for label, t in times.items()
+    },
+    'matmul_floor_s': flops / max(peaks) / 1e9,
+    'peak_gflops': max(peaks),
+    'all_runs': times,
+    'load_avg_start_end': [load_avg, os.getloadavg()[0]],
+    **environment(),
+  }
+
+
 def main(argv=None):
   args = parse_args(argv)
   if args.memory_child:
     memory_child(args)
     return
-  if args.sizes:
+  if args.breakdown:
+    out = breakdown(args)
+  elif args.sizes:
     out = sweep_sizes(args, [int(s) for s in args.sizes.split(',')])
   else:
     out = benchmark(args)

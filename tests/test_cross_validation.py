@@ -41,7 +41,9 @@ def _problem(num_rows=900, folds=3):
   return data, plan, labels
 
 
-def _run(mode, data, plan, settings=SETTINGS, records=None, shrink='never'):
+def _run(
+  mode, data, plan, settings=SETTINGS, records=None, shrink='never', seed=0
+):
   def on_epoch(phase, epoch, folds, train_loss, val_loss, active):
     if records is not None and val_loss is not None:
       for i, f in enumerate(folds):
@@ -54,7 +56,7 @@ def _run(mode, data, plan, settings=SETTINGS, records=None, shrink='never'):
     losses.Loss(),
     data,
     plan,
-    jax.random.key(0),
+    jax.random.key(seed),
     settings,
     mode=mode,
     on_epoch=on_epoch,
