@@ -59,7 +59,7 @@ NSL_KDD_SET = (
   'configs/ablations/final_model.py:refit',
   'configs/ablations/log1p.py:off',
   'configs/ablations/folds.py:stratified',
-  'configs/ablations/type_balance.py:0.5',
+  'configs/ablations/type_balance.py:0',
   'configs/ablations/type_balance.py:1',
 )
 TEST_KEYS = (

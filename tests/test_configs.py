@@ -30,7 +30,7 @@ ABLATIONS = {
   'log1p': {'off': {'preprocess.log1p': 'none'}},
   'folds': {'stratified': {'cv.stratified': True}},
   'type_balance': {
-    '0.5': {'train.type_balance': 0.5},
+    '0': {'train.type_balance': 0.0},
     '1': {'train.type_balance': 1.0},
   },
 }
