@@ -413,10 +413,8 @@ def breakdown(args):
 
   The network's matmuls stay; dropout (its random bits and masks) and batch
   norm are taken out in turn, so that the time they cost shows as the
-  difference, and dropout drawing 32 random bits a value (as Flax's does)
-  shows what drawing 16 saves. `matmul_floor_s` is the time the dense
-  layers would take at the machine's best matmul rate. Variants alternate
-  across repeats.
+  difference. `matmul_floor_s` is the time the dense layers would take at
+  the machine's best matmul rate. Variants alternate across repeats.
   """
   load_avg = os.getloadavg()[0]
   name, numeric, codes, labels, schema = load_rows(args)
@@ -424,7 +422,6 @@ def breakdown(args):
   no_dropout = dict(input_dropout=0.0, dropouts=(0.0,) * len(args.widths))
   variants = {
     'as configured': {},
-    'dropout from 32-bit draws': dict(dropout_bits=32),
     'no dropout': no_dropout,
     'no batch norm': dict(batch_norm=False),
     'no dropout, no batch norm': dict(no_dropout, batch_norm=False),

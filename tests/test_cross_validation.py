@@ -41,9 +41,7 @@ def _problem(num_rows=900, folds=3):
   return data, plan, labels
 
 
-def _run(
-  mode, data, plan, settings=SETTINGS, records=None, shrink='never', seed=0
-):
+def _run(mode, data, plan, settings=SETTINGS, records=None, shrink='never'):
   def on_epoch(phase, epoch, folds, train_loss, val_loss, active):
     if records is not None and val_loss is not None:
       for i, f in enumerate(folds):
@@ -56,7 +54,7 @@ def _run(
     losses.Loss(),
     data,
     plan,
-    jax.random.key(seed),
+    jax.random.key(0),
     settings,
     mode=mode,
     on_epoch=on_epoch,
