@@ -451,8 +451,10 @@ def _features(
     if column in categorical:
       out[column] = pd.Series(_strings(table.frame[column]), dtype=object)
     else:
-      out[column] = pd.Series(_numbers(table, column))
-  return pd.DataFrame(out)
+      out[column] = _numbers(table, column)
+  # The arrays are new or views of the parsed frame, which is dropped:
+  # copying them into one block would only cost time.
+  return pd.DataFrame(out, copy=False)
 
 
 def _dataset(
