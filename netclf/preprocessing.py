@@ -98,10 +98,25 @@ def encode(schema, features, *, source='input'):
   for j, (column, vocab) in enumerate(
     zip(schema.categorical, schema.vocabularies, strict=True)
   ):
-    values = _categories(features[column])
-    index = pd.Index(vocab).get_indexer(values).astype(np.int32)
+    index = _vocabulary_index(features[column], vocab).astype(np.int32)
     codes[:, j] = np.where(index < 0, len(vocab), index) + offsets[j]
   return numeric, codes
+
+
+def _vocabulary_index(values, vocab):
+  """Returns the position of each value in `vocab`, or -1 where absent.
+
+  Values are compared as `_categories` gives them, as stripped text.
+  """
+  text = values.to_numpy(dtype=object)
+  if pd.api.types.infer_dtype(text, skipna=False) != 'string':
+    return pd.Index(vocab).get_indexer(_categories(values))
+  # All values are str, none missing: strip and look up each distinct one
+  # once, as category columns hold few.
+  rows, uniques = pd.factorize(text)
+  position = {value: i for i, value in enumerate(vocab)}
+  found = [position.get(value.strip(), -1) for value in uniques]
+  return np.array(found, np.intp)[rows]
 
 
 def _as_numbers(values, column, source):

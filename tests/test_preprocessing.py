@@ -171,3 +171,25 @@ def test_infinity_spelled_out_is_a_number():
   numeric, _ = pp.encode(schema, frame)
   assert numeric[0, 0] == np.inf and numeric[1, 0] == -np.inf
   assert np.isnan(numeric[2, 0])
+
+
+@pytest.mark.parametrize(
+  'values, dtype',
+  [
+    ([' tcp', 'udp ', 'tcp', 'sctp', '', 'udp'], object),
+    (['tcp', np.nan, None, 'nan', 'None'], object),
+    (['tcp', np.nan, 'udp'], 'str'),
+    ([1, 1.0, True, '1', 'True'], object),
+    (['tcp', 'udp', 'tcp'], 'category'),
+  ],
+)
+def test_category_codes_compare_values_as_stripped_text(values, dtype):
+  vocab = ('', '1', '1.0', 'None', 'True', 'nan', 'tcp', 'udp')
+  schema = pp.Schema(('bytes',), ('proto',), (vocab,))
+  column = pd.Series(values, dtype=dtype)
+  frame = pd.DataFrame({'bytes': np.zeros(len(values)), 'proto': column})
+  _, codes = pp.encode(schema, frame)
+  # Written out: each value as stripped text, found in the vocabulary.
+  text = column.astype(str).str.strip()
+  want = [vocab.index(v) if v in vocab else len(vocab) for v in text]
+  np.testing.assert_array_equal(codes[:, 0], want)
