@@ -3,10 +3,10 @@
   python experiments/bench_predict.py --checkpoint runs/nsl_kdd/checkpoint
 
 Writes a file of raw NSL-KDD rows (KDDTest+ repeated up to `--rows`), then
-times `netclf.predict.score_file` on it (read, preprocess, score, write) and
-the latency of scoring one row through `Classifier.predict_proba`. Prints
-one JSON object. With no `--checkpoint`, a small model is trained first on
-KDDTrain+_20Percent (about a minute).
+times `netclf.predict.score_file` on it (read, preprocess, score, write),
+its stages one after another, and the latency of scoring one row through
+`Classifier.predict_proba`. Prints one JSON object. With no `--checkpoint`,
+a small model is trained first on KDDTrain+_20Percent (about a minute).
 """
 
 import argparse
@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -58,6 +60,42 @@ def _raw_rows(data_dir, rows, path):
       f.write(lines[i % len(lines)] + '\n')
 
 
+def _stage_seconds(clf, raw, out, chunk_rows):
+  """Wall and CPU seconds of each stage of `score_file`, run in turn.
+
+  `score_file` parses and encodes the next chunk on a second thread while
+  it scores this one; here nothing overlaps, so each stage is timed alone.
+  CPU seconds count every thread of the process (XLA runs the forward pass
+  on several).
+  """
+  stages = ('parse', 'encode', 'forward', 'write')
+  wall, cpu = dict.fromkeys(stages, 0.0), dict.fromkeys(stages, 0.0)
+  clocks = lambda: (time.perf_counter(), time.process_time())
+  last = clocks()
+
+  def lap(stage):
+    nonlocal last
+    now = clocks()
+    wall[stage] += now[0] - last[0]
+    cpu[stage] += now[1] - last[1]
+    last = now
+
+  chunks, _, _ = predict.read_chunks(clf, raw, chunk_rows=chunk_rows)
+  rows = 0
+  with open(out, 'w') as f:
+    for ds in chunks:
+      lap('parse')
+      numeric, codes = clf.encode(ds.features, source=ds.name)
+      lap('encode')
+      probs = clf.predict_encoded(numeric, codes)
+      lap('forward')
+      flagged = (probs >= clf.threshold).astype(np.int32)
+      f.write(predict._score_lines(rows, probs, flagged))
+      rows += len(probs)
+      lap('write')
+  return wall, cpu
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--checkpoint', default='')
@@ -76,11 +114,15 @@ def main():
 
     # The first pass compiles; the timed passes reuse the program.
     predict.score_file(clf, raw, out, chunk_rows=args.chunk_rows)
-    batch_s = []
+    load_start = os.getloadavg()[0]
+    batch_s, batch_cpu_s = [], []
     for _ in range(args.repeats):
-      t0 = time.perf_counter()
+      t0, c0 = time.perf_counter(), time.process_time()
       predict.score_file(clf, raw, out, chunk_rows=args.chunk_rows)
       batch_s.append(time.perf_counter() - t0)
+      batch_cpu_s.append(time.process_time() - c0)
+
+    stage_s, stage_cpu_s = _stage_seconds(clf, raw, out, args.chunk_rows)
 
     one = readers.read_nsl_kdd(
       pathlib.Path(args.data_dir) / 'KDDTest+.txt'
@@ -101,11 +143,15 @@ def main():
         'chunk_rows': args.chunk_rows,
         'models': clf.num_models,
         'batch_s': batch_s,
+        'batch_cpu_s': batch_cpu_s,
         'rows_per_s': args.rows / best,
+        'rows_per_cpu_s': args.rows / min(batch_cpu_s),
+        'stage_s': stage_s,
+        'stage_cpu_s': stage_cpu_s,
         'goal_rows_per_s': 250_000,
         'one_row_latency_ms_median': 1e3 * latency[len(latency) // 2],
         'one_row_latency_ms_p90': 1e3 * latency[int(len(latency) * 0.9)],
-        'load_avg': os.getloadavg()[0],
+        'load_avg_start_end': [load_start, os.getloadavg()[0]],
       },
       indent=2,
     )
