@@ -73,9 +73,10 @@ def get_config():
   config.train.warmup_input_dropout = 0.9
   config.train.patience = 5
   config.train.min_delta = 1e-5
-  # Loss weights by attack type (needs attack names): an attack type with n
-  # rows weighs n ** -type_balance a row, the attacks' total kept. 0: every
-  # row weighs the same; 1: every attack type counts the same.
+  # Loss weights by attack type (the label text: with a 0/1 label column
+  # there is one type and they change nothing): a type with n rows weighs
+  # n ** -type_balance a row, the attacks' total kept. 0: every row weighs
+  # the same; 1: every attack type counts the same.
   config.train.type_balance = 0.0
 
   # Cross-validation: `mode` 'vmap' trains all folds in one program,
