@@ -57,10 +57,13 @@ NSL_KDD_SET = (
   'configs/ablations/dropout.py:flat',
   'configs/ablations/dropout.py:none',
   'configs/ablations/final_model.py:refit',
+  'configs/ablations/final_model.py:all',
   'configs/ablations/log1p.py:off',
   'configs/ablations/folds.py:stratified',
   'configs/ablations/type_balance.py:0',
   'configs/ablations/type_balance.py:1',
+  'configs/ablations/input_noise.py:0.1',
+  'configs/ablations/input_noise.py:0.3',
 )
 TEST_KEYS = (
   ('accuracy', 'accuracy'),

@@ -4,7 +4,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+
+class GaussianNoise(nn.Module):
+  """Adds zero-mean Gaussian noise in training; the identity otherwise.
+
+  The noise is drawn from the 'dropout' stream, so a model that has it needs
+  no key of its own.
+  """
+
+  stddev: float
+
+  @nn.compact
+  def __call__(self, x, *, deterministic):
+    if deterministic or self.stddev == 0:
+      return x
+    noise = jax.random.normal(self.make_rng('dropout'), x.shape, x.dtype)
+    return x + self.stddev * noise
 
 
 class DenseBlock(nn.Module):
@@ -40,6 +58,8 @@ class ResidualMLP(nn.Module):
     widths: width of each dense block.
     dropouts: dropout rate after each block, one per width.
     input_dropout: dropout rate on the input features.
+    input_noise: standard deviation of the Gaussian noise added to the
+      (standardised) input features in training, before input dropout.
     residual: whether blocks add a skip connection.
     batch_norm: whether blocks normalise their pre-activations.
     dtype: compute dtype of the matmuls; parameters stay float32.
@@ -48,6 +68,7 @@ class ResidualMLP(nn.Module):
   widths: Sequence[int] = (256, 256, 128)
   dropouts: Sequence[float] = (0.4, 0.3, 0.2)
   input_dropout: float = 0.7
+  input_noise: float = 0.0
   residual: bool = True
   batch_norm: bool = True
   dtype: Any = jnp.float32
@@ -57,6 +78,7 @@ class ResidualMLP(nn.Module):
     """Returns one attack logit per row of `x`, shape `[batch]`."""
     if len(self.widths) != len(self.dropouts):
       raise ValueError('widths and dropouts must have the same length')
+    x = GaussianNoise(self.input_noise)(x, deterministic=not train)
     x = nn.Dropout(self.input_dropout, deterministic=not train)(x)
     for width, rate in zip(self.widths, self.dropouts, strict=True):
       x = DenseBlock(

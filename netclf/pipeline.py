@@ -112,6 +112,10 @@ def validate_config(config):
       all(w >= 1 for w in config.model.widths),
       'model.widths must be positive',
     ),
+    (
+      config.model.input_noise >= 0,
+      f'model.input_noise must be >= 0, not {config.model.input_noise}',
+    ),
     (config.loss.gamma >= 0, 'loss.gamma must be >= 0'),
     (
       config.loss.alpha is None or 0 < config.loss.alpha < 1,
@@ -162,6 +166,7 @@ def model_settings(config):
     'widths': [int(w) for w in m.widths],
     'dropouts': [float(r) for r in m.dropouts],
     'input_dropout': float(m.input_dropout),
+    'input_noise': float(m.input_noise),
     'residual': bool(m.residual),
     'batch_norm': bool(m.batch_norm),
     'dtype': str(m.dtype),

@@ -26,9 +26,16 @@ ABLATIONS = {
     'flat': {'model.input_dropout': 0.2, 'model.dropouts': (0.2, 0.2, 0.2)},
     'none': {'model.input_dropout': 0.0, 'model.dropouts': (0.0, 0.0, 0.0)},
   },
-  'final_model': {'refit': {'final.model': 'refit'}},
+  'final_model': {
+    'refit': {'final.model': 'refit'},
+    'all': {'final.model_split': 'all'},
+  },
   'log1p': {'off': {'preprocess.log1p': 'none'}},
   'folds': {'stratified': {'cv.stratified': True}},
+  'input_noise': {
+    '0.1': {'model.input_noise': 0.1},
+    '0.3': {'model.input_noise': 0.3},
+  },
   'type_balance': {
     '0': {'train.type_balance': 0.0},
     '1': {'train.type_balance': 1.0},

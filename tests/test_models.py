@@ -56,6 +56,40 @@ def test_dropout_is_active_in_training():
   assert not np.allclose(run(0), run(1))
 
 
+def test_input_noise_has_the_configured_scale_in_training_only():
+  noise = models.GaussianNoise(0.3)
+  x = jnp.ones((4000, 8))
+  key = jax.random.key(0)
+  noisy = noise.apply({}, x, deterministic=False, rngs={'dropout': key})
+  spread = np.asarray(noisy - x)
+  assert abs(spread.mean()) < 0.01
+  np.testing.assert_allclose(spread.std(), 0.3, rtol=0.03)
+  np.testing.assert_array_equal(noise.apply({}, x, deterministic=True), x)
+
+
+def test_input_noise_changes_training_outputs_but_not_the_parameters():
+  quiet = _model(input_dropout=0.0)
+  noisy = _model(input_dropout=0.0, input_noise=0.5)
+  variables = _init(quiet)
+  assert jax.tree.structure(variables) == jax.tree.structure(_init(noisy))
+  x = jax.random.normal(jax.random.key(1), (64, FEATURES))
+
+  def run(model):
+    out, _ = model.apply(
+      variables,
+      x,
+      train=True,
+      rngs={'dropout': jax.random.key(0)},
+      mutable=['batch_stats'],
+    )
+    return out
+
+  assert not np.allclose(run(quiet), run(noisy))
+  np.testing.assert_array_equal(
+    quiet.apply(variables, x), noisy.apply(variables, x)
+  )
+
+
 def test_switches_change_the_parameters():
   with_all = _init(_model())
   assert 'batch_stats' in with_all

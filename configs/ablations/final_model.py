@@ -2,6 +2,9 @@
 
   python -m netclf.main --config configs/ablations/final_model.py:refit \
     --workdir runs/ablations/final_refit
+
+`all` keeps the ensemble but takes the models of every split mode's folds
+(ten on NSL-KDD) instead of the random folds' five.
 """
 
 from configs import nsl_kdd
@@ -10,5 +13,8 @@ from configs import nsl_kdd
 def get_config(arg='ensemble'):
   config = nsl_kdd.get_config()
   config.name = f'final_{arg}'
-  config.final.model = {'ensemble': 'ensemble', 'refit': 'refit'}[arg]
+  if arg == 'all':
+    config.final.model_split = 'all'
+  else:
+    config.final.model = {'ensemble': 'ensemble', 'refit': 'refit'}[arg]
   return config
