@@ -265,6 +265,14 @@ def _cell(mean, std, percent):
 
 
 def markdown(table, rank, test_names, args, command, elapsed_s):
+  """The results page; `elapsed_s` is None when nothing was run."""
+  if elapsed_s is None:
+    invocation = 'this page was tabulated from finished runs'
+  else:
+    invocation = (
+      f'this invocation {elapsed_s / 60:.1f} min (finished runs are read,'
+      ' not redone)'
+    )
   lines = [f'# {args.name}', '']
   if args.notes:
     lines += [pathlib.Path(args.notes).read_text().strip(), '']
@@ -278,9 +286,7 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
     f'Seeds: {", ".join(map(str, args.seeds))}. Overrides on every run:'
     f' {", ".join(args.set) if args.set else "none"}. Cells are the mean'
     ' ± standard deviation over seeds; rates in percent. The runs took'
-    f' {_total_run_s(table) / 3600:.2f} h of wall time in all; this'
-    f' invocation {elapsed_s / 60:.1f} min (finished runs are read, not'
-    ' redone).',
+    f' {_total_run_s(table) / 3600:.2f} h of wall time in all; {invocation}.',
     '',
   ]
   for test in test_names:
@@ -412,7 +418,7 @@ def main(argv=None):
         print(f'  failed after {took:.0f} s: {error}', flush=True)
       else:
         print(f'  done in {took:.0f} s ({workdir})', flush=True)
-  elapsed = time.perf_counter() - start
+  elapsed = None if args.report_only else time.perf_counter() - start
   table, test_names = collect(runs, label_of(specs[0]))
   if not table:
     print('ablate: no finished runs to tabulate', file=sys.stderr)

@@ -106,6 +106,8 @@ def test_report_only_tabulates_mean_and_std_over_seeds(sweep):
   assert other['mean']['threshold'] == 0.5
   page = (sweep / 'results' / 'x.md').read_text()
   assert '| nsl_kdd | 2 | 87.00 ± 1.41 |' in page
+  assert 'tabulated from finished runs' in page
+  assert 'this invocation' not in page
   assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 82.02 |' in page
   assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 66.16 |' in page
   assert (sweep / 'results' / 'x.png').read_bytes()[:4] == b'\x89PNG'
