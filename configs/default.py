@@ -46,7 +46,8 @@ def get_config():
   config.model.widths = (256, 256, 128)
   config.model.dropouts = (0.4, 0.3, 0.2)
   config.model.input_dropout = 0.7
-  # Gaussian noise on the standardised inputs in training (0: none).
+  # Gaussian noise on every model input in training (0: none): standardised
+  # numeric columns and one-hot categories alike.
   config.model.input_noise = 0.0
   config.model.residual = True
   config.model.batch_norm = True

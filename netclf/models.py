@@ -58,8 +58,8 @@ class ResidualMLP(nn.Module):
     widths: width of each dense block.
     dropouts: dropout rate after each block, one per width.
     input_dropout: dropout rate on the input features.
-    input_noise: standard deviation of the Gaussian noise added to the
-      (standardised) input features in training, before input dropout.
+    input_noise: standard deviation of the Gaussian noise added to every
+      input feature in training, before input dropout.
     residual: whether blocks add a skip connection.
     batch_norm: whether blocks normalise their pre-activations.
     dtype: compute dtype of the matmuls; parameters stay float32.

@@ -1,4 +1,7 @@
-"""Ablation: Gaussian noise on the standardised inputs in training.
+"""Ablation: Gaussian noise on the model inputs in training.
+
+The inputs are standardised numeric columns and one-hot categories; the
+noise falls on both.
 
   python -m netclf.main --config configs/ablations/input_noise.py:0.1 \
     --workdir runs/ablations/input_noise_0.1
