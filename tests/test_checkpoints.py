@@ -64,6 +64,22 @@ def test_round_trip_gives_identical_scores(tmp_path, batch_norm):
   assert restored.num_models == 2
 
 
+def test_a_checkpoint_trained_with_input_noise_scores_without_it(tmp_path):
+  clf, test_set = _classifier(settings={**SETTINGS, 'input_noise': 0.5})
+  restored, _ = checkpoints.load(checkpoints.save(tmp_path / 'ckpt', clf))
+  assert restored.model_settings['input_noise'] == 0.5
+  quiet = classifier.Classifier(
+    model_settings=SETTINGS,
+    variables=clf.variables,
+    preprocessor=clf.preprocessor,
+    threshold=clf.threshold,
+  )
+  np.testing.assert_array_equal(
+    restored.predict_proba(test_set.features),
+    quiet.predict_proba(test_set.features),
+  )
+
+
 def test_ensemble_scores_are_the_mean_of_its_members():
   clf, test_set = _classifier()
   member_probs = []
