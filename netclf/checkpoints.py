@@ -133,15 +133,18 @@ class TrainingCheckpoints:
 
   Each save holds a pytree and a small JSON record; the record carries a
   fingerprint of the run's settings so that a workdir is never resumed
-  under a different config.
+  under a different config. A save is restored if its fingerprint is
+  `fingerprint` or one of `accepted` (the digests earlier versions wrote
+  for the same settings).
 
   Attributes:
     every: epochs between saves.
   """
 
-  def __init__(self, directory, *, every, keep, fingerprint):
+  def __init__(self, directory, *, every, keep, fingerprint, accepted=()):
     self.every = every
     self.fingerprint = fingerprint
+    self.accepted = {fingerprint, *accepted}
     self.manager = ocp.CheckpointManager(
       pathlib.Path(directory).absolute(),
       options=ocp.CheckpointManagerOptions(
@@ -178,7 +181,7 @@ class TrainingCheckpoints:
       raise CheckpointError(
         f'training state {path} is unreadable: {e}'
       ) from None
-    if meta.get('fingerprint') != self.fingerprint:
+    if meta.get('fingerprint') not in self.accepted:
       raise CheckpointError(
         f'training state in {path.parent} was saved by a run with other'
         ' settings; use a new workdir or --config.retrain=True'

@@ -366,11 +366,47 @@ OUTPUTS = (
 )
 
 
-def fingerprint(config):
-  """A digest of the settings that decide a run's results."""
-  fields = {k: v for k, v in config.to_dict().items() if k not in RUN_FIELDS}
+# Fields that were added after runs were first fingerprinted, each with the
+# value at which it computes what runs made before it existed computed. At
+# that value a field is left out of the digest, so that a new field does not
+# turn away the workdirs an earlier version finished or part-trained. A field
+# added later belongs here with its neutral value.
+ADDED_FIELDS = {
+  'model.input_noise': 0.0,
+  'train.type_balance': 0.0,
+}
+
+
+def _digest(fields):
   text = json.dumps(fields, sort_keys=True, default=str)
   return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _result_fields(config):
+  return {k: v for k, v in config.to_dict().items() if k not in RUN_FIELDS}
+
+
+def fingerprint(config):
+  """A digest of the settings that decide a run's results."""
+  fields = _result_fields(config)
+  for path, neutral in ADDED_FIELDS.items():
+    group, name = path.split('.')
+    section = fields.get(group, {})
+    value = section.get(name)
+    if isinstance(value, list):
+      value = tuple(value)
+    if name in section and value == neutral:
+      del section[name]
+  return _digest(fields)
+
+
+def accepted_fingerprints(config):
+  """The digests that a workdir of this config may carry.
+
+  Besides `fingerprint(config)`, the digest of every field, neutral ones
+  included, as versions before `ADDED_FIELDS` wrote it.
+  """
+  return (fingerprint(config), _digest(_result_fields(config)))
 
 
 def training_checkpoints(config, workdir, stage):
@@ -381,6 +417,7 @@ def training_checkpoints(config, workdir, stage):
     every=config.checkpoint_every,
     keep=config.keep_checkpoints,
     fingerprint=fingerprint(config),
+    accepted=accepted_fingerprints(config),
   )
 
 
@@ -405,7 +442,7 @@ def finished_report(config, workdir):
     report = json.loads(path.read_text())
   except ValueError:
     return None
-  if report.get('fingerprint') != fingerprint(config):
+  if report.get('fingerprint') not in accepted_fingerprints(config):
     raise ConfigError(
       f'{workdir} holds a finished run with other settings; use a new'
       ' workdir or --config.retrain=True'

@@ -10,7 +10,9 @@ import jax
 import numpy as np
 import pytest
 
+from configs import test as test_config
 from netclf import checkpoints
+from netclf import pipeline
 from tests import conftest
 from tests import test_cross_validation as cv_test
 
@@ -210,6 +212,53 @@ def test_damaged_training_state_is_a_checkpoint_error(tmp_path):
   )
   with pytest.raises(checkpoints.CheckpointError, match='other settings'):
     other.restore(lambda meta: tree)
+
+
+def test_training_state_under_an_accepted_older_digest_restores(tmp_path):
+  tree = {'w': np.arange(4.0)}
+  checkpoints.TrainingCheckpoints(
+    tmp_path, every=1, keep=1, fingerprint='old'
+  ).save(2, tree, {'group': 0})
+  newer = checkpoints.TrainingCheckpoints(
+    tmp_path, every=1, keep=1, fingerprint='new', accepted=('old',)
+  )
+  meta, again = newer.restore(lambda meta: tree)
+  assert meta['group'] == 0
+  np.testing.assert_array_equal(again['w'], tree['w'])
+
+
+def _without(config, path):
+  """`config` as a version from before the field at `path` would hold it."""
+  older = config.copy_and_resolve_references()
+  group, name = path.split('.')
+  del older[group][name]
+  return older
+
+
+@pytest.mark.parametrize('path', sorted(pipeline.ADDED_FIELDS))
+def test_a_field_added_at_its_neutral_value_keeps_the_digest(path):
+  config = test_config.get_config()
+  group, name = path.split('.')
+  assert config[group][name] == pipeline.ADDED_FIELDS[path]
+  assert pipeline.fingerprint(config) == pipeline.fingerprint(
+    _without(config, path)
+  )
+  with config.unlocked():
+    config[group][name] = 0.5
+  assert pipeline.fingerprint(config) != pipeline.fingerprint(
+    _without(config, path)
+  )
+
+
+def test_a_finished_run_under_the_whole_config_digest_is_kept(tmp_path):
+  config = test_config.get_config()
+  whole = pipeline.accepted_fingerprints(config)[1]
+  assert whole != pipeline.fingerprint(config)
+  (tmp_path / 'report.json').write_text(json.dumps({'fingerprint': whole}))
+  assert pipeline.finished_report(config, tmp_path) == {'fingerprint': whole}
+  config.seed += 1
+  with pytest.raises(pipeline.ConfigError, match='other settings'):
+    pipeline.finished_report(config, tmp_path)
 
 
 def test_a_run_resumes_after_stopped_folds_were_dropped(tmp_path):
