@@ -178,6 +178,60 @@ def type_balanced_weights(labels, attack_names, power=1.0):
   return weights
 
 
+def by_attack_type(labels, probs, attack_names, *, threshold, seen=None):
+  """How each attack type is detected, and its share of the missing ROC AUC.
+
+  A test set's ROC AUC is the mean, over its attack types weighted by their
+  rows, of each type's AUC against all normal rows. So `1 - roc_auc` splits
+  exactly into one share per type, `(1 - roc_auc_vs_normal) * rows /
+  attacks`: the types with the largest shares are where ranking fails.
+
+  Args:
+    labels: 0 (normal) or 1 (attack) per row.
+    probs: attack probability per row.
+    attack_names: the attack type of each row (ignored for normal rows).
+    threshold: the decision threshold for `detection_rate`.
+    seen: the attack types that training showed, or None if unknown.
+
+  Returns:
+    One dict per attack type, the largest share of missing AUC first; an
+    empty list when the set lacks normal or attack rows.
+  """
+  labels, probs = _check_inputs(labels, probs)
+  names = np.asarray(attack_names).astype(str).reshape(-1)
+  if names.shape != labels.shape:
+    raise ValueError(
+      f'attack_names and labels differ in length: {names.size} vs'
+      f' {labels.size}.'
+    )
+  normal = np.sort(probs[labels == 0])
+  attacks = labels == 1
+  if not normal.size or not attacks.any():
+    return []
+  # Per attack row: the normal rows it outranks, ties counting a half.
+  below = np.searchsorted(normal, probs, side='left')
+  ties = np.searchsorted(normal, probs, side='right') - below
+  wins = (below + 0.5 * ties) / normal.size
+  seen = None if seen is None else {str(n) for n in seen}
+  rows = []
+  for name in np.unique(names[attacks]):
+    mask = attacks & (names == name)
+    auc = float(np.mean(wins[mask]))
+    row = {
+      'attack': str(name),
+      'rows': int(mask.sum()),
+      'detection_rate': float(np.mean(probs[mask] >= threshold)),
+      'median_prob': float(np.median(probs[mask])),
+      'roc_auc_vs_normal': auc,
+      'roc_auc_lost': (1 - auc) * mask.sum() / attacks.sum(),
+    }
+    if seen is not None:
+      row['seen_in_training'] = str(name) in seen
+    rows.append(row)
+  rows.sort(key=lambda r: (-r['roc_auc_lost'], r['attack']))
+  return _to_builtin(rows)
+
+
 def choose_threshold(
   labels,
   probs,
@@ -353,6 +407,38 @@ def _test_lines(name, entry):
   report = _class_report_lines(chosen.get('classification_report'))
   if report:
     lines += [f'  Classification report at {thr}:'] + report
+  lines += attack_type_lines(entry.get('by_attack_type'))
+  return lines
+
+
+def attack_type_lines(rows, shown=8):
+  """Returns text lines for `by_attack_type` rows, the first `shown` named."""
+  if not rows or len(rows) < 2:  # One type is the test set as a whole.
+    return []
+  has_seen = all('seen_in_training' in r for r in rows)
+  lines = [
+    '  By attack type, largest share of the missing ROC AUC first:',
+    f'  {"attack":<16}{"rows":>7}{"seen":>6}{"detected":>10}'
+    f'{"median p":>10}{"AUC vs normal":>15}{"AUC lost":>10}',
+  ]
+  for r in rows[:shown]:
+    seen = ('yes' if r['seen_in_training'] else 'no') if has_seen else '?'
+    lines.append(
+      f'  {r["attack"][:15]:<16}{r["rows"]:>7}{seen:>6}'
+      f'{_num(r["detection_rate"]):>10}{_num(r["median_prob"]):>10}'
+      f'{_num(r["roc_auc_vs_normal"]):>15}{_num(r["roc_auc_lost"]):>10}'
+    )
+  rest = rows[shown:]
+  if rest:
+    lost = sum(r['roc_auc_lost'] for r in rest)
+    lines.append(f'  ... {len(rest)} more types, {_num(lost)} of AUC lost')
+  if has_seen:
+    unseen = sum(r['roc_auc_lost'] for r in rows if not r['seen_in_training'])
+    known = sum(r['roc_auc_lost'] for r in rows if r['seen_in_training'])
+    lines.append(
+      f'  AUC lost to types unseen in training {_num(unseen)}, to seen'
+      f' types {_num(known)}'
+    )
   return lines
 
 

@@ -679,6 +679,14 @@ def train_and_evaluate(config, workdir):
       )
       for source, t in thresholds.items()
     }
+    if ds.attack_names is not None and train_set.attack_names is not None:
+      test_report[name]['by_attack_type'] = evaluation.by_attack_type(
+        ds.labels,
+        test_probs[name],
+        ds.attack_names,
+        threshold=threshold,
+        seen=np.unique(train_set.attack_names[labels == 1]),
+      )
     unknown = preprocessing.count_unknown(schema, test_encoded[name][1])
     test_report[name]['unseen_categories'] = unknown
     if unknown:

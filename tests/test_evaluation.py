@@ -324,3 +324,65 @@ def test_weights_move_the_max_f1_threshold():
   assert 0 < balanced <= 0.2
   with pytest.raises(ValueError, match='weights'):
     evaluation.choose_threshold(labels, probs, weights=-weights)
+
+
+def _typed_scores(rng):
+  """Normal rows and three attack types, scores on a coarse grid (ties)."""
+  names = np.array(
+    ['normal'] * 60 + ['flood'] * 30 + ['probe'] * 20 + ['r2l'] * 10
+  )
+  labels = (names != 'normal').astype(int)
+  centre = {'normal': 0.2, 'flood': 0.8, 'probe': 0.5, 'r2l': 0.25}
+  probs = np.array([centre[n] for n in names]) + rng.normal(0, 0.15, names.size)
+  return labels, np.round(np.clip(probs, 0, 1), 1), names
+
+
+def test_by_attack_type_splits_the_missing_auc_exactly():
+  labels, probs, names = _typed_scores(np.random.default_rng(0))
+  rows = evaluation.by_attack_type(
+    labels, probs, names, threshold=0.5, seen=['flood', 'probe']
+  )
+  assert [r['attack'] for r in rows][0] == 'r2l'
+  lost = [r['roc_auc_lost'] for r in rows]
+  assert lost == sorted(lost, reverse=True)
+  assert sum(lost) == pytest.approx(1 - skm.roc_auc_score(labels, probs))
+  for r in rows:
+    keep = (names == 'normal') | (names == r['attack'])
+    assert r['roc_auc_vs_normal'] == pytest.approx(
+      skm.roc_auc_score(labels[keep], probs[keep])
+    )
+    mine = probs[names == r['attack']]
+    assert r['rows'] == mine.size
+    assert r['detection_rate'] == pytest.approx(np.mean(mine >= 0.5))
+    assert r['seen_in_training'] == (r['attack'] != 'r2l')
+  json.dumps(rows)
+
+
+def test_by_attack_type_needs_both_classes():
+  labels, probs, names = _typed_scores(np.random.default_rng(1))
+  attacks = labels == 1
+  assert (
+    evaluation.by_attack_type(
+      labels[attacks], probs[attacks], names[attacks], threshold=0.5
+    )
+    == []
+  )
+  with pytest.raises(ValueError, match='differ in length'):
+    evaluation.by_attack_type(labels, probs, names[:-1], threshold=0.5)
+
+
+def test_format_report_lists_attack_types_by_auc_lost():
+  labels, probs, names = _typed_scores(np.random.default_rng(2))
+  entry = evaluation.evaluate_test_set(labels, probs, threshold=0.5)
+  entry['by_attack_type'] = evaluation.by_attack_type(
+    labels, probs, names, threshold=0.5, seen=['flood']
+  )
+  text = evaluation.format_report({'test': {'held out': entry}})
+  lines = text.splitlines()
+  head = lines.index(
+    '  By attack type, largest share of the missing ROC AUC first:'
+  )
+  first = entry['by_attack_type'][0]
+  assert lines[head + 2].split()[0] == first['attack']
+  assert 'AUC lost to types unseen in training' in lines[head + 5]
+  assert max(map(len, lines)) <= evaluation.WIDTH

@@ -1,5 +1,6 @@
 """End-to-end runs of the command line in a temporary directory."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -137,6 +138,48 @@ def test_log_shows_devices_compilation_and_epochs(finished_run):
   for text in ('Devices:', 'Compiling', 'Compilation done', 'train epoch 1'):
     assert text in proc.stderr, text
   assert 'Test set test' in proc.stdout
+
+
+def test_test_set_is_broken_down_by_attack_type(finished_run):
+  workdir, proc = finished_run
+  test = json.loads((workdir / 'report.json').read_text())['test']['test']
+  rows = test['by_attack_type']
+  assert len(rows) >= 2
+  assert sum(r['roc_auc_lost'] for r in rows) == pytest.approx(
+    1 - test['roc_auc'], abs=1e-9
+  )
+  # The generated training split has three attack families; the test split
+  # adds novel ones.
+  seen = {r['attack'] for r in rows if r['seen_in_training']}
+  assert seen == {'flood', 'scan', 'bruteforce'}
+  assert len(rows) > len(seen)
+  assert 'By attack type' in proc.stdout
+
+
+def test_attack_types_script_rebuilds_the_reported_breakdown(
+  finished_run, capsys
+):
+  workdir, _ = finished_run
+  spec = importlib.util.spec_from_file_location(
+    'attack_types', conftest.REPO_ROOT / 'experiments' / 'attack_types.py'
+  )
+  attack_types = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(attack_types)
+  rows = attack_types.run_rows(workdir, {})['test']
+  report = json.loads((workdir / 'report.json').read_text())
+  reported = report['test']['test']['by_attack_type']
+  # The saved predictions are float32; the report's came before rounding.
+  assert [r['attack'] for r in rows] == [r['attack'] for r in reported]
+  for mine, theirs in zip(rows, reported, strict=True):
+    assert mine.keys() == theirs.keys()
+    for key, value in theirs.items():
+      assert mine[key] == pytest.approx(value, rel=1e-6, abs=1e-9), key
+  assert attack_types.main([str(workdir), str(workdir)]) == 0
+  out = capsys.readouterr().out
+  assert out.startswith(
+    f'test: ROC AUC {report["test"]["test"]["roc_auc"]:.4f}'
+  )
+  assert rows[0]['attack'] in out
 
 
 def test_refit_final_model(tmp_path):

@@ -1,0 +1,103 @@
+"""Where finished runs lose ROC AUC on their test sets, by attack type.
+
+  python experiments/attack_types.py \
+    runs/ablate/nsl_kdd_ablations/nsl_kdd/seed_0 \
+    runs/ablate/nsl_kdd_ablations/nsl_kdd/seed_1
+
+A test set's missing ROC AUC (1 - AUC) splits exactly into one share per
+attack type (`evaluation.by_attack_type`). Runs made since the report holds
+this breakdown print it too; this script works it out for any finished
+workdir from its saved test predictions and the data its config names, and
+averages each type's figures over the workdirs given (seeds of one config,
+say). It reads the test files' attack names; it chooses nothing.
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from netclf import evaluation  # noqa: E402
+from netclf import input_pipeline  # noqa: E402
+
+NUMERIC = ('detection_rate', 'median_prob', 'roc_auc_vs_normal', 'roc_auc_lost')
+
+
+def _datasets(data):
+  return input_pipeline.load_datasets(
+    data['format'],
+    directory=data['dir'],
+    train=data['train'],
+    test=tuple(data['test']),
+    options=data.get('options'),
+    num_train=data['num_train'],
+    num_test=data['num_test'],
+    seed=data['seed'],
+  )
+
+
+def run_rows(workdir, loaded):
+  """{test set: by_attack_type rows} of one finished workdir."""
+  workdir = pathlib.Path(workdir)
+  report = json.loads((workdir / 'report.json').read_text())
+  data = report['config']['data']
+  key = json.dumps(data, sort_keys=True)
+  if key not in loaded:
+    loaded[key] = _datasets(data)
+  train_set, test_sets = loaded[key]
+  seen = np.unique(train_set.attack_names[train_set.labels == 1])
+  saved = np.load(workdir / 'predictions.npz')
+  return {
+    name: evaluation.by_attack_type(
+      ds.labels,
+      saved[f'test.{name}.probs'],
+      ds.attack_names,
+      threshold=report['threshold'],
+      seen=seen,
+    )
+    for name, ds in test_sets.items()
+  }
+
+
+def mean_rows(per_run):
+  """Averages each attack type's figures over runs; largest loss first."""
+  by_type = {}
+  for rows in per_run:
+    for r in rows:
+      by_type.setdefault(r['attack'], []).append(r)
+  out = []
+  for rows in by_type.values():
+    row = {k: v for k, v in rows[0].items() if k not in NUMERIC}
+    row.update({k: float(np.mean([r[k] for r in rows])) for k in NUMERIC})
+    out.append(row)
+  out.sort(key=lambda r: (-r['roc_auc_lost'], r['attack']))
+  return out
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument('workdirs', nargs='+', help='finished run directories')
+  p.add_argument('--shown', type=int, default=10, help='types listed by name')
+  args = p.parse_args(argv)
+  loaded = {}
+  runs = [run_rows(w, loaded) for w in args.workdirs]
+  for name in runs[0]:
+    per_run = [r[name] for r in runs]
+    totals = [sum(r['roc_auc_lost'] for r in rows) for rows in per_run]
+    print(
+      f'{name}: ROC AUC {1 - np.mean(totals):.4f} (mean of {len(per_run)} runs)'
+    )
+    print(
+      '\n'.join(evaluation.attack_type_lines(mean_rows(per_run), args.shown))
+    )
+    print()
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
