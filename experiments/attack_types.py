@@ -85,7 +85,15 @@ def main(argv=None):
   p.add_argument('--shown', type=int, default=10, help='types listed by name')
   args = p.parse_args(argv)
   loaded = {}
-  runs = [run_rows(w, loaded) for w in args.workdirs]
+  runs = []
+  for workdir in args.workdirs:
+    try:
+      runs.append(run_rows(workdir, loaded))
+    except (OSError, KeyError, ValueError) as e:
+      if isinstance(e, KeyError):
+        e = f'not a finished run: its saved outputs lack {e}'
+      print(f'attack_types: {workdir}: {e}', file=sys.stderr)
+      return 2
   for name in runs[0]:
     per_run = [r[name] for r in runs]
     totals = [sum(r['roc_auc_lost'] for r in rows) for rows in per_run]

@@ -157,7 +157,7 @@ def test_test_set_is_broken_down_by_attack_type(finished_run):
 
 
 def test_attack_types_script_rebuilds_the_reported_breakdown(
-  finished_run, capsys
+  finished_run, capsys, tmp_path
 ):
   workdir, _ = finished_run
   spec = importlib.util.spec_from_file_location(
@@ -180,6 +180,10 @@ def test_attack_types_script_rebuilds_the_reported_breakdown(
     f'test: ROC AUC {report["test"]["test"]["roc_auc"]:.4f}'
   )
   assert rows[0]['attack'] in out
+  (tmp_path / 'report.json').write_text('{}')
+  assert attack_types.main([str(tmp_path)]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count('\n') == 0 and 'not a finished run' in err
 
 
 def test_refit_final_model(tmp_path):
