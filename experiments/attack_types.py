@@ -79,6 +79,11 @@ def mean_rows(per_run):
   return out
 
 
+def _fail(workdir, reason):
+  print(f'attack_types: {workdir}: {reason}', file=sys.stderr)
+  return 2
+
+
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument('workdirs', nargs='+', help='finished run directories')
@@ -89,11 +94,10 @@ def main(argv=None):
   for workdir in args.workdirs:
     try:
       runs.append(run_rows(workdir, loaded))
-    except (OSError, KeyError, ValueError) as e:
-      if isinstance(e, KeyError):
-        e = f'not a finished run: its saved outputs lack {e}'
-      print(f'attack_types: {workdir}: {e}', file=sys.stderr)
-      return 2
+    except KeyError as e:
+      return _fail(workdir, f'not a finished run: its saved outputs lack {e}')
+    except (OSError, ValueError) as e:
+      return _fail(workdir, e)
   for name in runs[0]:
     per_run = [r[name] for r in runs]
     totals = [sum(r['roc_auc_lost'] for r in rows) for rows in per_run]
