@@ -39,6 +39,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from netclf import evaluation  # noqa: E402
+from netclf import pipeline  # noqa: E402
 from netclf import plots  # noqa: E402
 
 # The ablation set: the NSL-KDD config, then one change at a time.
@@ -73,6 +74,9 @@ TEST_KEYS = (
   ('detection rate', 'detection_rate'),
   ('false-alarm rate', 'false_alarm_rate'),
 )
+# A test set's missing ROC AUC, split between the attack types that training
+# never showed and those it did (`evaluation.by_attack_type`).
+LOST_KEYS = ('AUC lost, unseen types', 'AUC lost, seen types')
 # Binary accuracy (%) on KDDTest+ / KDDTest-21, from the data set's README.
 PUBLISHED = {
   'J48 (Tavallaee et al. 2009)': (81.05, 63.97),
@@ -142,7 +146,27 @@ def own_threshold_metrics(workdir, report, split):
   return evaluation.binary_metrics(labels, probs, threshold=threshold)
 
 
-def run_metrics(workdir, report, threshold_from=None):
+def attack_types(workdir, report, datasets):
+  """`{test set: by_attack_type rows}`, from the report or worked out."""
+  test = report['test']
+  if all('by_attack_type' in entry for entry in test.values()):
+    return {name: entry['by_attack_type'] for name, entry in test.items()}
+  try:
+    return pipeline.attack_type_breakdown(workdir, datasets)
+  except (OSError, KeyError, ValueError):
+    return {}  # A run without its data or predictions: the cells say n/a.
+
+
+def lost_auc(rows):
+  """(unseen, seen) shares of the missing ROC AUC; None where unknown."""
+  if not rows or any('seen_in_training' not in r for r in rows):
+    return None, None
+  unseen = sum(r['roc_auc_lost'] for r in rows if not r['seen_in_training'])
+  seen = sum(r['roc_auc_lost'] for r in rows if r['seen_in_training'])
+  return unseen, seen
+
+
+def run_metrics(workdir, report, threshold_from=None, types=None):
   """The figures of one finished run, flat, keyed like 'KDDTest+ F1'."""
   out = {}
   for name, entry in report['test'].items():
@@ -151,6 +175,9 @@ def run_metrics(workdir, report, threshold_from=None):
       chosen = entry['at_thresholds'][threshold_from]
     for label, key in TEST_KEYS:
       out[f'{_short(name)} {label}'] = chosen[key]
+    lost = lost_auc((types or {}).get(name))
+    for label, value in zip(LOST_KEYS, lost, strict=True):
+      out[f'{_short(name)} {label}'] = value
   for split, part in report['cv']['splits'].items():
     own = own_threshold_metrics(workdir, report, split)
     out[f'CV {split} ROC AUC'] = part['oof']['roc_auc']
@@ -179,12 +206,13 @@ def summarise(values):
 
 def collect(runs, base):
   """Reads the finished runs: `{label: {'spec', 'runs', 'mean', 'std'}}`."""
-  table, test_names = {}, {}
+  table, test_names, datasets = {}, {}, {}
   for label, spec, seed, workdir in runs:
     path = workdir / 'report.json'
     if not path.exists():
       continue
     report = json.loads(path.read_text())
+    types = attack_types(workdir, report, datasets)
     test_names.update(dict.fromkeys(map(_short, report['test'])))
     variants = [(label, None)]
     if label == base:
@@ -200,7 +228,7 @@ def collect(runs, base):
         {
           'seed': seed,
           'workdir': str(workdir),
-          'metrics': run_metrics(workdir, report, source),
+          'metrics': run_metrics(workdir, report, source, types),
         }
       )
   for entry in table.values():
@@ -288,26 +316,30 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
     ' ± standard deviation over seeds; rates in percent. The runs took'
     f' {_total_run_s(table) / 3600:.2f} h of wall time in all; {invocation}.',
     '',
+    "The two `AUC lost` columns split a test set's missing ROC AUC (1 -"
+    ' AUC, which they sum to) between the attack types that training never'
+    ' showed and those it did: each type loses its own 1 - AUC against the'
+    ' normal rows, weighted by its share of the attacks.',
+    '',
   ]
   for test in test_names:
     lines += [f'## {test}', '']
-    head = ['config', 'seeds'] + [label for label, _ in TEST_KEYS]
-    lines += _head(head)
+    labels = [label for label, _ in TEST_KEYS] + list(LOST_KEYS)
+    lines += _head(['config', 'seeds', *labels])
     for name, entry in table.items():
       cells = [name, str(len(entry['runs']))]
-      for label, _ in TEST_KEYS:
+      for label in labels:
         key = f'{test} {label}'
+        percent = label != 'ROC AUC' and label not in LOST_KEYS
         cells.append(
-          _cell(
-            entry['mean'].get(key), entry['std'].get(key), label != 'ROC AUC'
-          )
+          _cell(entry['mean'].get(key), entry['std'].get(key), percent)
         )
       lines.append(_row(cells))
     if test in ('KDDTest+', 'KDDTest-21'):
       column = 0 if test == 'KDDTest+' else 1
       for name, accs in PUBLISHED.items():
-        cells = [f'{name} (quoted)', '-', f'{accs[column]:.2f}'] + ['-'] * 5
-        lines.append(_row(cells))
+        cells = [f'{name} (quoted)', '-', f'{accs[column]:.2f}']
+        lines.append(_row(cells + ['-'] * (len(labels) - 1)))
     lines.append('')
   cv_keys = [
     k

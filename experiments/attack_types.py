@@ -13,7 +13,6 @@ say). It reads the test files' attack names; it chooses nothing.
 """
 
 import argparse
-import json
 import pathlib
 import sys
 
@@ -23,45 +22,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from netclf import evaluation  # noqa: E402
-from netclf import input_pipeline  # noqa: E402
+from netclf import pipeline  # noqa: E402
 
 NUMERIC = ('detection_rate', 'median_prob', 'roc_auc_vs_normal', 'roc_auc_lost')
-
-
-def _datasets(data):
-  return input_pipeline.load_datasets(
-    data['format'],
-    directory=data['dir'],
-    train=data['train'],
-    test=tuple(data['test']),
-    options=data.get('options'),
-    num_train=data['num_train'],
-    num_test=data['num_test'],
-    seed=data['seed'],
-  )
-
-
-def run_rows(workdir, loaded):
-  """{test set: by_attack_type rows} of one finished workdir."""
-  workdir = pathlib.Path(workdir)
-  report = json.loads((workdir / 'report.json').read_text())
-  data = report['config']['data']
-  key = json.dumps(data, sort_keys=True)
-  if key not in loaded:
-    loaded[key] = _datasets(data)
-  train_set, test_sets = loaded[key]
-  seen = np.unique(train_set.attack_names[train_set.labels == 1])
-  saved = np.load(workdir / 'predictions.npz')
-  return {
-    name: evaluation.by_attack_type(
-      ds.labels,
-      saved[f'test.{name}.probs'],
-      ds.attack_names,
-      threshold=report['threshold'],
-      seen=seen,
-    )
-    for name, ds in test_sets.items()
-  }
 
 
 def mean_rows(per_run):
@@ -93,7 +56,7 @@ def main(argv=None):
   runs = []
   for workdir in args.workdirs:
     try:
-      runs.append(run_rows(workdir, loaded))
+      runs.append(pipeline.attack_type_breakdown(workdir, loaded))
     except KeyError as e:
       return _fail(workdir, f'not a finished run: its saved outputs lack {e}')
     except (OSError, ValueError) as e:

@@ -12,6 +12,7 @@ from importlib import metadata
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import tqdm
@@ -482,17 +483,7 @@ def train_and_evaluate(config, workdir):
 
   # Data, and the vocabulary of the training rows.
   d = config.data
-  options = input_pipeline.reader_options(d.format, d)
-  train_set, test_sets = input_pipeline.load_datasets(
-    d.format,
-    directory=d.dir,
-    train=d.train,
-    test=d.test,
-    options=options,
-    num_train=d.num_train,
-    num_test=d.num_test,
-    seed=d.seed,
-  )
+  options, train_set, test_sets = read_data(d)
   labels = train_set.labels
   logging.info(
     'Training rows: %d (%d attacks) from %s; test sets: %s',
@@ -817,6 +808,57 @@ def _refit(
     )
   timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
   return refit.variables, plan.stats, timing
+
+
+def read_data(data):
+  """`(reader options, train_set, {name: test_set})` of a `config.data`."""
+  options = input_pipeline.reader_options(data.format, data)
+  train_set, test_sets = input_pipeline.load_datasets(
+    data.format,
+    directory=data.dir,
+    train=data.train,
+    test=tuple(data.test),
+    options=options,
+    num_train=data.num_train,
+    num_test=data.num_test,
+    seed=data.seed,
+  )
+  return options, train_set, test_sets
+
+
+def attack_type_breakdown(workdir, datasets=None):
+  """`{test set: evaluation.by_attack_type rows}` of a finished workdir.
+
+  Worked out from the saved test predictions and the data that the run's
+  config names, so that it serves runs whose report lacks the breakdown.
+
+  Args:
+    workdir: a finished run's directory.
+    datasets: a dict that caches the data read, between calls.
+  """
+  workdir = pathlib.Path(workdir)
+  report = json.loads((workdir / 'report.json').read_text())
+  data = ml_collections.ConfigDict(report['config']['data'])
+  key = json.dumps(report['config']['data'], sort_keys=True)
+  datasets = {} if datasets is None else datasets
+  if key not in datasets:
+    datasets[key] = read_data(data)[1:]
+  train_set, test_sets = datasets[key]
+  if train_set.attack_names is None:
+    return {}
+  seen = np.unique(train_set.attack_names[train_set.labels == 1])
+  with np.load(workdir / 'predictions.npz') as saved:
+    return {
+      name: evaluation.by_attack_type(
+        ds.labels,
+        saved[f'test.{name}.probs'],
+        ds.attack_names,
+        threshold=report['threshold'],
+        seen=seen,
+      )
+      for name, ds in test_sets.items()
+      if ds.attack_names is not None
+    }
 
 
 def save_predictions(workdir, test_sets, test_probs, oof):

@@ -24,6 +24,22 @@ def _metrics(accuracy, auc, threshold):
   return out
 
 
+def _types(auc):
+  """Two attack types, one unseen, that lose 1 - auc between them."""
+  return [
+    {
+      'attack': 'new',
+      'roc_auc_lost': 0.75 * (1 - auc),
+      'seen_in_training': False,
+    },
+    {
+      'attack': 'old',
+      'roc_auc_lost': 0.25 * (1 - auc),
+      'seen_in_training': True,
+    },
+  ]
+
+
 def _fake_run(workdir, accuracy, auc):
   workdir.mkdir(parents=True)
   rng = np.random.default_rng(0)
@@ -48,6 +64,7 @@ def _fake_run(workdir, accuracy, auc):
     entry['at_thresholds']['attack_balanced'] = _metrics(
       accuracy + shift, auc, 0.2
     )
+    entry['by_attack_type'] = _types(auc)
     test[name] = entry
   report = {
     'threshold': 0.2,
@@ -104,8 +121,19 @@ def test_report_only_tabulates_mean_and_std_over_seeds(sweep):
   other = record['configs']['nsl_kdd [threshold from random]']
   assert other['mean']['KDDTest+ accuracy'] == pytest.approx(0.77)
   assert other['mean']['threshold'] == 0.5
+  assert base['mean']['KDDTest+ AUC lost, unseen types'] == pytest.approx(
+    0.75 * (1 - 0.945)
+  )
+  assert base['mean']['KDDTest+ AUC lost, seen types'] == pytest.approx(
+    0.25 * (1 - 0.945)
+  )
   page = (sweep / 'results' / 'x.md').read_text()
   assert '| nsl_kdd | 2 | 87.00 ± 1.41 |' in page
+  # ROC AUC, detection and false-alarm rates, then the two AUC-lost shares.
+  assert (
+    '| 0.9450 ± 0.0071 | 50.00 ± 0.00 | 50.00 ± 0.00 | 0.0413 ± 0.0053 |'
+    ' 0.0138 ± 0.0018 |'
+  ) in page
   assert 'tabulated from finished runs' in page
   assert 'this invocation' not in page
   assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 82.02 |' in page

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from netclf import checkpoints
+from netclf import pipeline
 from netclf import synthetic
 from tests import conftest
 
@@ -165,7 +166,7 @@ def test_attack_types_script_rebuilds_the_reported_breakdown(
   )
   attack_types = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(attack_types)
-  rows = attack_types.run_rows(workdir, {})['test']
+  rows = pipeline.attack_type_breakdown(workdir)['test']
   report = json.loads((workdir / 'report.json').read_text())
   reported = report['test']['test']['by_attack_type']
   # The saved predictions are float32; the report's came before rounding.
