@@ -157,15 +157,6 @@ def attack_types(workdir, report, datasets):
     return {}  # A run without its data or predictions: the cells say n/a.
 
 
-def lost_auc(rows):
-  """(unseen, seen) shares of the missing ROC AUC; None where unknown."""
-  if not rows or any('seen_in_training' not in r for r in rows):
-    return None, None
-  unseen = sum(r['roc_auc_lost'] for r in rows if not r['seen_in_training'])
-  seen = sum(r['roc_auc_lost'] for r in rows if r['seen_in_training'])
-  return unseen, seen
-
-
 def run_metrics(workdir, report, threshold_from=None, types=None):
   """The figures of one finished run, flat, keyed like 'KDDTest+ F1'."""
   out = {}
@@ -175,7 +166,7 @@ def run_metrics(workdir, report, threshold_from=None, types=None):
       chosen = entry['at_thresholds'][threshold_from]
     for label, key in TEST_KEYS:
       out[f'{_short(name)} {label}'] = chosen[key]
-    lost = lost_auc((types or {}).get(name))
+    lost = evaluation.auc_lost_unseen_seen((types or {}).get(name))
     for label, value in zip(LOST_KEYS, lost, strict=True):
       out[f'{_short(name)} {label}'] = value
   for split, part in report['cv']['splits'].items():

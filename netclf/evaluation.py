@@ -411,11 +411,25 @@ def _test_lines(name, entry):
   return lines
 
 
+def auc_lost_unseen_seen(rows):
+  """`(unseen, seen)`: the AUC that `by_attack_type` rows lose, by novelty.
+
+  The first sums the shares of types that training never showed, the
+  second of those it did; both are None unless every row says which.
+  """
+  if not rows or any('seen_in_training' not in r for r in rows):
+    return None, None
+  unseen = sum(r['roc_auc_lost'] for r in rows if not r['seen_in_training'])
+  seen = sum(r['roc_auc_lost'] for r in rows if r['seen_in_training'])
+  return unseen, seen
+
+
 def attack_type_lines(rows, shown=8):
   """Returns text lines for `by_attack_type` rows, the first `shown` named."""
-  if not rows or len(rows) < 2:  # One type is the test set as a whole.
+  if len(rows or ()) < 2:  # One type is the test set as a whole.
     return []
-  has_seen = all('seen_in_training' in r for r in rows)
+  unseen, known = auc_lost_unseen_seen(rows)
+  has_seen = unseen is not None
   lines = [
     '  By attack type, largest share of the missing ROC AUC first:',
     f'  {"attack":<16}{"rows":>7}{"seen":>6}{"detected":>10}'
@@ -433,8 +447,6 @@ def attack_type_lines(rows, shown=8):
     lost = sum(r['roc_auc_lost'] for r in rest)
     lines.append(f'  ... {len(rest)} more types, {_num(lost)} of AUC lost')
   if has_seen:
-    unseen = sum(r['roc_auc_lost'] for r in rows if not r['seen_in_training'])
-    known = sum(r['roc_auc_lost'] for r in rows if r['seen_in_training'])
     lines.append(
       f'  AUC lost to types unseen in training {_num(unseen)}, to seen'
       f' types {_num(known)}'
