@@ -393,10 +393,7 @@ def fingerprint(config):
   for path, neutral in ADDED_FIELDS.items():
     group, name = path.split('.')
     section = fields.get(group, {})
-    value = section.get(name)
-    if isinstance(value, list):
-      value = tuple(value)
-    if name in section and value == neutral:
+    if name in section and section[name] == neutral:
       del section[name]
   return _digest(fields)
 
