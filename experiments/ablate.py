@@ -146,7 +146,7 @@ def own_threshold_metrics(workdir, report, split):
   return evaluation.binary_metrics(labels, probs, threshold=threshold)
 
 
-def attack_types(workdir, report, datasets):
+def run_attack_types(workdir, report, datasets):
   """`{test set: by_attack_type rows}`, from the report or worked out."""
   test = report['test']
   if all('by_attack_type' in entry for entry in test.values()):
@@ -203,7 +203,7 @@ def collect(runs, base):
     if not path.exists():
       continue
     report = json.loads(path.read_text())
-    types = attack_types(workdir, report, datasets)
+    types = run_attack_types(workdir, report, datasets)
     test_names.update(dict.fromkeys(map(_short, report['test'])))
     variants = [(label, None)]
     if label == base:

@@ -667,14 +667,9 @@ def train_and_evaluate(config, workdir):
       )
       for source, t in thresholds.items()
     }
-    if ds.attack_names is not None and train_set.attack_names is not None:
-      test_report[name]['by_attack_type'] = evaluation.by_attack_type(
-        ds.labels,
-        test_probs[name],
-        ds.attack_names,
-        threshold=threshold,
-        seen=np.unique(train_set.attack_names[labels == 1]),
-      )
+    types = attack_types(train_set, ds, test_probs[name], threshold)
+    if types is not None:
+      test_report[name]['by_attack_type'] = types
     unknown = preprocessing.count_unknown(schema, test_encoded[name][1])
     test_report[name]['unseen_categories'] = unknown
     if unknown:
@@ -823,6 +818,19 @@ def read_data(data):
   return options, train_set, test_sets
 
 
+def attack_types(train_set, test_set, probs, threshold):
+  """`evaluation.by_attack_type` rows of one test set; None without names."""
+  if test_set.attack_names is None or train_set.attack_names is None:
+    return None
+  return evaluation.by_attack_type(
+    test_set.labels,
+    probs,
+    test_set.attack_names,
+    threshold=threshold,
+    seen=np.unique(train_set.attack_names[train_set.labels == 1]),
+  )
+
+
 def attack_type_breakdown(workdir, datasets=None):
   """`{test set: evaluation.by_attack_type rows}` of a finished workdir.
 
@@ -841,21 +849,14 @@ def attack_type_breakdown(workdir, datasets=None):
   if key not in datasets:
     datasets[key] = read_data(data)[1:]
   train_set, test_sets = datasets[key]
-  if train_set.attack_names is None:
-    return {}
-  seen = np.unique(train_set.attack_names[train_set.labels == 1])
   with np.load(workdir / 'predictions.npz') as saved:
-    return {
-      name: evaluation.by_attack_type(
-        ds.labels,
-        saved[f'test.{name}.probs'],
-        ds.attack_names,
-        threshold=report['threshold'],
-        seen=seen,
+    out = {
+      name: attack_types(
+        train_set, ds, saved[f'test.{name}.probs'], report['threshold']
       )
       for name, ds in test_sets.items()
-      if ds.attack_names is not None
     }
+  return {name: rows for name, rows in out.items() if rows is not None}
 
 
 def save_predictions(workdir, test_sets, test_probs, oof):
