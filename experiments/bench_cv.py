@@ -13,6 +13,7 @@ fields are described in experiments/README.md.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -33,6 +34,7 @@ from netclf import xla_flags  # noqa: E402
 # defaults (NETCLF_XLA_DEFAULTS=0 measures XLA's own).
 xla_flags.configure()
 
+import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -408,30 +410,59 @@ def sweep_sizes(args, sizes):
   }
 
 
+class WordDropout(nn.Module):
+  """`flax.linen.Dropout`, one 32-bit random word per unit, in place of
+  netclf's byte-per-unit `models.Dropout`, to time what that saves."""
+
+  rate: float
+
+  @nn.compact
+  def __call__(self, x, *, deterministic):
+    return nn.Dropout(self.rate, deterministic=deterministic)(x)
+
+
+@contextlib.contextmanager
+def dropout_module(module):
+  """Builds the network's dropout layers from `module` while open."""
+  saved = models.Dropout
+  models.Dropout = module
+  try:
+    yield
+  finally:
+    models.Dropout = saved
+
+
 def breakdown(args):
   """Times the vmapped epoch with parts of the network's work removed.
 
   The network's matmuls stay; dropout (its random bits and masks) and batch
   norm are taken out in turn, so that the time they cost shows as the
-  difference. `matmul_floor_s` is the time the dense layers would take at
-  the machine's best matmul rate. Variants alternate across repeats.
+  difference, and dropout is also run as `flax.linen.Dropout`, which draws
+  four times the random bits. `matmul_floor_s` is the time the dense layers
+  would take at the machine's best matmul rate. Variants alternate across
+  repeats.
   """
   load_avg = os.getloadavg()[0]
   name, numeric, codes, labels, schema = load_rows(args)
   bench = Bench(args, numeric, codes, labels, schema)
   no_dropout = dict(input_dropout=0.0, dropouts=(0.0,) * len(args.widths))
   variants = {
-    'as configured': {},
-    'no dropout': no_dropout,
-    'no batch norm': dict(batch_norm=False),
-    'no dropout, no batch norm': dict(no_dropout, batch_norm=False),
+    'as configured': ({}, models.Dropout),
+    'flax dropout, a word per unit': ({}, WordDropout),
+    'no dropout': (no_dropout, models.Dropout),
+    'no batch norm': (dict(batch_norm=False), models.Dropout),
+    'no dropout, no batch norm': (
+      dict(no_dropout, batch_norm=False),
+      models.Dropout,
+    ),
   }
   times = {label: [] for label in variants}
   peaks = [peak_gflops()]
   for repeat in range(args.repeats):
-    for label, changes in variants.items():
+    for label, (changes, dropout) in variants.items():
       bench.model = bench.make_model(**changes)
-      _, train_s = bench.run('vmap')
+      with dropout_module(dropout):
+        _, train_s = bench.run('vmap')
       times[label].append(train_s)
       peaks.append(peak_gflops())
       log(f'{label}, run {repeat + 1}: train {train_s:.1f} s')

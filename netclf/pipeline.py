@@ -24,6 +24,7 @@ from netclf import cross_validation as cv
 from netclf import evaluation
 from netclf import input_pipeline
 from netclf import losses
+from netclf import models
 from netclf import plots
 from netclf import preprocessing
 from netclf import readers
@@ -129,7 +130,10 @@ def validate_config(config):
     **{f'model.dropouts[{i}]': r for i, r in enumerate(config.model.dropouts)},
   }
   for name, rate in rates.items():
-    checks.append((0 <= rate < 1, f'{name} must be in [0, 1), not {rate}'))
+    # Dropout works in steps of 1/256, so a rate must not round to 0 or 1.
+    step = 1 / models.DROPOUT_LEVELS
+    ok = rate == 0 or step <= rate <= 1 - step
+    checks.append((ok, f'{name} must be 0 or in [1/256, 255/256], not {rate}'))
   for ok, message in checks:
     if not ok:
       raise ConfigError(message)

@@ -209,6 +209,7 @@ def test_misspelt_config_field_fails_clearly(tmp_path):
   [
     ('--config.cv.folds=1', 'cv.folds must be at least 2'),
     ('--config.model.input_dropout=-0.1', 'model.input_dropout'),
+    ('--config.model.input_dropout=0.001', 'in [1/256, 255/256]'),
     ('--config.model.input_noise=-1', 'model.input_noise must be >= 0'),
     ('--config.data.num_train=4', 'too few'),
     ("--config.cv.splits=('random','atack')", 'cv.splits must name'),

@@ -56,6 +56,62 @@ def test_dropout_is_active_in_training():
   assert not np.allclose(run(0), run(1))
 
 
+@pytest.mark.parametrize('rate', [0.2, 0.4, 0.7, 0.9])
+def test_dropout_drops_its_rate_and_keeps_the_expectation(rate):
+  # 7 units per row: the last random word of each row is only partly used.
+  x = jnp.full((20000, 7), 2.0)
+  out = models.Dropout(rate).apply(
+    {}, x, deterministic=False, rngs={'dropout': jax.random.key(0)}
+  )
+  out = np.asarray(out)
+  dropped = models.dropout_levels(rate) / models.DROPOUT_LEVELS
+  assert abs(dropped - rate) <= 0.5 / models.DROPOUT_LEVELS
+  kept = out != 0
+  # Three standard errors of a binomial fraction over 140,000 units.
+  assert abs((1 - kept.mean()) - dropped) < 3 * np.sqrt(
+    rate * (1 - rate) / out.size
+  )
+  np.testing.assert_allclose(out[kept], 2.0 / (1 - dropped), rtol=1e-6)
+  np.testing.assert_allclose(out.mean(), 2.0, rtol=0.02)
+  # Every unit position, the partly used last word's included, drops alike.
+  per_unit = 1 - kept.mean(axis=0)
+  assert np.all(
+    np.abs(per_unit - dropped) < 4 * np.sqrt(rate * (1 - rate) / len(out))
+  )
+
+
+def test_dropout_masks_differ_across_rows_keys_and_units():
+  x = jnp.ones((64, 40))
+  apply = lambda seed: np.asarray(
+    models.Dropout(0.5).apply(
+      {}, x, deterministic=False, rngs={'dropout': jax.random.key(seed)}
+    )
+  )
+  a, b = apply(0), apply(1)
+  assert not np.array_equal(a, b)
+  assert len({row.tobytes() for row in a}) == len(a)
+  assert len({col.tobytes() for col in a.T}) == a.shape[1]
+
+
+def test_dropout_is_the_identity_at_inference_and_at_rate_zero():
+  x = jax.random.normal(jax.random.key(1), (8, 5))
+  for rate, deterministic in [(0.7, True), (0.0, False)]:
+    out = models.Dropout(rate).apply(
+      {}, x, deterministic=deterministic, rngs={'dropout': jax.random.key(0)}
+    )
+    np.testing.assert_array_equal(out, x)
+
+
+def test_dropout_refuses_a_rate_that_rounds_to_one():
+  with pytest.raises(ValueError, match='rounds outside'):
+    models.Dropout(0.999).apply(
+      {},
+      jnp.ones((2, 3)),
+      deterministic=False,
+      rngs={'dropout': jax.random.key(0)},
+    )
+
+
 def test_input_noise_has_the_configured_scale_in_training_only():
   noise = models.GaussianNoise(0.3)
   x = jnp.ones((4000, 8))
