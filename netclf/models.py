@@ -29,6 +29,13 @@ class GaussianNoise(nn.Module):
 DROPOUT_LEVELS = 256
 
 
+def valid_dropout_rate(rate):
+  """Whether `rate` is 0 or in [1/256, 255/256], so that it rounds to
+  neither no dropout nor dropping every unit."""
+  step = 1 / DROPOUT_LEVELS
+  return rate == 0 or step <= rate <= 1 - step
+
+
 def dropout_levels(rate):
   """The number of the 256 byte values that drop a unit at `rate`."""
   return round(rate * DROPOUT_LEVELS)
@@ -49,11 +56,13 @@ class Dropout(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, deterministic):
-    dropped = dropout_levels(self.rate)
-    if not 0 <= dropped < DROPOUT_LEVELS:
-      raise ValueError(f'dropout rate {self.rate} rounds outside [0, 255/256]')
-    if deterministic or dropped == 0:
+    if deterministic or self.rate == 0:
       return x
+    if not valid_dropout_rate(self.rate):
+      raise ValueError(
+        f'dropout rate {self.rate} is neither 0 nor in [1/256, 255/256]'
+      )
+    dropped = dropout_levels(self.rate)
     *lead, units = x.shape
     words = jax.random.bits(
       self.make_rng('dropout'), (*lead, -(-units // 4)), jnp.uint32

@@ -130,10 +130,12 @@ def validate_config(config):
     **{f'model.dropouts[{i}]': r for i, r in enumerate(config.model.dropouts)},
   }
   for name, rate in rates.items():
-    # Dropout works in steps of 1/256, so a rate must not round to 0 or 1.
-    step = 1 / models.DROPOUT_LEVELS
-    ok = rate == 0 or step <= rate <= 1 - step
-    checks.append((ok, f'{name} must be 0 or in [1/256, 255/256], not {rate}'))
+    checks.append(
+      (
+        models.valid_dropout_rate(rate),
+        f'{name} must be 0 or in [1/256, 255/256], not {rate}',
+      )
+    )
   for ok, message in checks:
     if not ok:
       raise ConfigError(message)

@@ -102,9 +102,10 @@ def test_dropout_is_the_identity_at_inference_and_at_rate_zero():
     np.testing.assert_array_equal(out, x)
 
 
-def test_dropout_refuses_a_rate_that_rounds_to_one():
-  with pytest.raises(ValueError, match='rounds outside'):
-    models.Dropout(0.999).apply(
+@pytest.mark.parametrize('rate', [0.001, 0.999, 1.0])
+def test_dropout_refuses_a_rate_that_rounds_to_zero_or_one(rate):
+  with pytest.raises(ValueError, match=r'in \[1/256, 255/256\]'):
+    models.Dropout(rate).apply(
       {},
       jnp.ones((2, 3)),
       deterministic=False,
