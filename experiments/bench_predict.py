@@ -23,6 +23,12 @@ import numpy as np
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from netclf import xla_flags  # noqa: E402
+
+# Before JAX creates its backend, as `python -m netclf.predict` does
+# (NETCLF_XLA_DEFAULTS=0 measures XLA's own defaults).
+xla_flags.configure()
+
 from netclf import checkpoints  # noqa: E402
 from netclf import predict  # noqa: E402
 from netclf import readers  # noqa: E402
@@ -152,6 +158,7 @@ def main():
         'one_row_latency_ms_median': 1e3 * latency[len(latency) // 2],
         'one_row_latency_ms_p90': 1e3 * latency[int(len(latency) * 0.9)],
         'load_avg_start_end': [load_start, os.getloadavg()[0]],
+        'xla_flags': os.environ.get('XLA_FLAGS', ''),
       },
       indent=2,
     )

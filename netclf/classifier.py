@@ -56,9 +56,22 @@ class Classifier:
 
   @functools.cached_property
   def _score(self):
+    # In float32 the folded form gives the same scores, in about four fifths
+    # of the CPU time; other compute dtypes round differently, so they run
+    # the module as trained.
+    folded = self.model.dtype == jnp.float32
+
     def one(variables, stats, numeric, codes):
-      x = preprocessing.featurize(stats, numeric, codes, xp=jnp)
-      return jax.nn.sigmoid(self.model.apply(variables, x, train=False))
+      if folded:
+        logits = self.model.apply(
+          variables,
+          preprocessing.first_layer(stats, numeric, codes, xp=jnp),
+          method=models.ResidualMLP.folded_logits,
+        )
+      else:
+        x = preprocessing.featurize(stats, numeric, codes, xp=jnp)
+        logits = self.model.apply(variables, x, train=False)
+      return jax.nn.sigmoid(logits)
 
     def score(variables, stats, numeric, codes):
       probs = jax.vmap(one, in_axes=(0, 0, None, None))(

@@ -1,5 +1,6 @@
 """The residual MLP that scores flow records."""
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,6 +74,10 @@ class Dropout(nn.Module):
     return jnp.where(levels >= dropped, x * scale, 0).astype(x.dtype)
 
 
+# Flax's default, named so that inference can fold batch norm exactly.
+BATCH_NORM_EPSILON = 1e-5
+
+
 class DenseBlock(nn.Module):
   """Dense layer, optional batch norm, ReLU and dropout, with a skip path."""
 
@@ -87,7 +92,10 @@ class DenseBlock(nn.Module):
     h = nn.Dense(self.width, use_bias=not self.batch_norm, dtype=self.dtype)(x)
     if self.batch_norm:
       h = nn.BatchNorm(
-        use_running_average=not train, momentum=0.9, dtype=self.dtype
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=BATCH_NORM_EPSILON,
+        dtype=self.dtype,
       )(h)
     h = nn.relu(h)
     h = Dropout(self.dropout)(h, deterministic=not train)
@@ -137,4 +145,43 @@ class ResidualMLP(nn.Module):
         dtype=self.dtype,
       )(x, train=train)
     logits = nn.Dense(1, dtype=self.dtype, name='head')(x)
+    return jnp.squeeze(logits, -1).astype(jnp.float32)
+
+  def folded_logits(self, first_matmul):
+    """The logits of `__call__` at inference, from folded weights.
+
+    At inference batch norm is an affine map, so each block's is folded
+    into its dense layer's kernel and bias, and dropout and noise are the
+    identity. The first layer's products `x @ kernel` come from
+    `first_matmul(kernel)`, so that a caller who knows how `x` is built
+    (numeric columns beside one-hot blocks) can form them without building
+    `x`. Call it as `model.apply(variables, first_matmul,
+    method=ResidualMLP.folded_logits)`; it matches `__call__` up to float
+    rounding for float32 models.
+    """
+    params = self.variables['params']
+    moments = self.variables.get('batch_stats', {})
+    matmul, x = first_matmul, None
+    for i, width in enumerate(self.widths):
+      block = params[f'DenseBlock_{i}']
+      kernel = block['Dense_0']['kernel']
+      if self.batch_norm:
+        norm = block['BatchNorm_0']
+        stats = moments[f'DenseBlock_{i}']['BatchNorm_0']
+        mul = norm['scale'] * jax.lax.rsqrt(stats['var'] + BATCH_NORM_EPSILON)
+        kernel, bias = kernel * mul, norm['bias'] - stats['mean'] * mul
+      else:
+        bias = block['Dense_0']['bias']
+      h = nn.relu(matmul(kernel) + bias)
+      if self.residual:
+        if 'skip' in block:
+          h = h + matmul(block['skip']['kernel'])
+        elif x is None:
+          h = h + matmul(jnp.eye(width, dtype=kernel.dtype))  # The input.
+        else:
+          h = h + x
+      x = h
+      matmul = functools.partial(jnp.matmul, x)
+    head = params['head']
+    logits = matmul(head['kernel']) + head['bias']
     return jnp.squeeze(logits, -1).astype(jnp.float32)

@@ -38,6 +38,7 @@ from netclf import checkpoints
 from netclf import cli
 from netclf import preprocessing
 from netclf import readers
+from netclf import xla_flags
 
 CHUNK_ROWS = 65_536
 
@@ -328,4 +329,5 @@ def parse_flags(argv):
 
 
 if __name__ == '__main__':
+  xla_flags.configure()  # Before the first computation creates a backend.
   app.run(main, flags_parser=parse_flags)

@@ -11,7 +11,8 @@ import os
 from importlib import metadata
 
 # Keeps single matmuls out of YNNPACK library fusions, so that XLA's default
-# CPU matmul runs them: faster for the small batched matmuls of a train step.
+# CPU matmul runs them: faster for the small batched matmuls of a train step
+# and for the forward pass of scoring.
 CPU_FLAGS = (
   '--xla_cpu_experimental_ynn_fusion_type=-LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT',
 )

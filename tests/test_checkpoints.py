@@ -101,6 +101,33 @@ def test_ensemble_scores_are_the_mean_of_its_members():
   )
 
 
+@pytest.mark.parametrize('dtype', ['float32', 'bfloat16'])
+def test_scores_are_those_of_the_module_as_trained(dtype):
+  clf, test_set = _classifier(settings={**SETTINGS, 'dtype': dtype})
+  # Batch statistics away from their initial zeros and ones.
+  key = jax.random.key(1)
+  clf.variables['batch_stats'] = jax.tree.map(
+    lambda v: jnp.abs(v + jax.random.normal(key, v.shape)) + 0.1,
+    clf.variables['batch_stats'],
+  )
+  numeric, codes = clf.encode(test_set.features)
+  expected = []
+  for m in range(clf.num_models):
+    stats = pp.FeatureStats(*(s[m] for s in clf.preprocessor.stats))
+    x = pp.featurize(stats, numeric, codes)
+    variables = jax.tree.map(lambda v, m=m: v[m], clf.variables)
+    expected.append(jax.nn.sigmoid(clf.model.apply(variables, x)))
+  # float32 scores come from folded weights, bfloat16 ones from the module
+  # itself, whose products keep about three significant digits.
+  tolerance = 1e-6 if dtype == 'float32' else 1e-2
+  np.testing.assert_allclose(
+    clf.predict_encoded(numeric, codes),
+    np.mean(expected, axis=0),
+    rtol=tolerance,
+    atol=tolerance,
+  )
+
+
 def test_predict_applies_the_saved_threshold():
   clf, test_set = _classifier()
   probs = clf.predict_proba(test_set.features)

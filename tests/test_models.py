@@ -156,6 +156,60 @@ def test_switches_change_the_parameters():
   assert not any('skip' in k for k in plain['params']['DenseBlock_0'])
 
 
+def _trained_looking(variables, seed=0):
+  """`variables` with every value moved off its initial value.
+
+  Fresh batch statistics are zero means and unit variances, which would
+  let a wrong folding of batch norm pass.
+  """
+  leaves, tree = jax.tree.flatten(variables)
+  keys = jax.random.split(jax.random.key(seed), len(leaves))
+  moved = [
+    leaf + 0.5 * jax.random.normal(key, leaf.shape)
+    for leaf, key in zip(leaves, keys, strict=True)
+  ]
+  moved = jax.tree.unflatten(tree, moved)
+  if 'batch_stats' in moved:  # Variances stay positive.
+    moved['batch_stats'] = jax.tree.map_with_path(
+      lambda path, v: jnp.abs(v) + 0.1 if path[-1].key == 'var' else v,
+      moved['batch_stats'],
+    )
+  return moved
+
+
+@pytest.mark.parametrize(
+  'settings',
+  [
+    {},
+    {'residual': False},
+    {'batch_norm': False},
+    {'residual': False, 'batch_norm': False},
+    {'widths': (FEATURES, 8)},  # The first block's skip is the identity.
+  ],
+)
+def test_folded_logits_match_the_module_at_inference(settings):
+  model = _model(**settings)
+  variables = _trained_looking(_init(model))
+  x = jax.random.normal(jax.random.key(2), (64, FEATURES))
+  expected = model.apply(variables, x, train=False)
+  folded = model.apply(
+    variables, x.__matmul__, method=models.ResidualMLP.folded_logits
+  )
+  assert folded.dtype == expected.dtype
+  np.testing.assert_allclose(folded, expected, rtol=1e-5, atol=1e-5)
+  # The comparison can tell: training-mode batch norm gives other logits.
+  batch_stats = 'batch_stats' in variables
+  if batch_stats:
+    trained, _ = model.apply(
+      variables,
+      x,
+      train=True,
+      rngs={'dropout': jax.random.key(3)},
+      mutable=['batch_stats'],
+    )
+    assert not np.allclose(trained, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_output_bias_starts_at_the_prior_log_odds():
   prior = np.log(0.2 / 0.8)
   state = train.create_train_state(

@@ -134,6 +134,27 @@ def test_numpy_and_jax_give_the_same_features():
   np.testing.assert_allclose(host, device, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize('xp', [np, jnp])
+def test_first_layer_equals_features_times_the_kernel(xp):
+  frame = _frame()
+  schema, numeric, codes, stats = _fit(frame.iloc[:150])
+  # Unseen rows, with a category training never showed.
+  later = frame.iloc[150:].copy()
+  later.loc[later.index[0], 'proto'] = 'gre'
+  numeric, codes = pp.encode(schema, later)
+  if xp is jnp:
+    stats = pp.FeatureStats(*map(jnp.asarray, stats))
+  x = pp.featurize(stats, numeric, codes, xp=xp)
+  kernel = np.random.default_rng(0).normal(size=(x.shape[1], 7))
+  kernel = kernel.astype(np.float32)
+  np.testing.assert_allclose(
+    pp.first_layer(stats, numeric, codes, xp=xp)(xp.asarray(kernel)),
+    x @ kernel,
+    rtol=1e-5,
+    atol=1e-5,
+  )
+
+
 def test_json_round_trip_keeps_every_value():
   schema, numeric, codes, stats = _fit(_frame())
   stacked = pp.stack_stats([stats, stats])
