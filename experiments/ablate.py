@@ -77,6 +77,13 @@ TEST_KEYS = (
 # A test set's missing ROC AUC, split between the attack types that training
 # never showed and those it did (`evaluation.by_attack_type`).
 LOST_KEYS = ('AUC lost, unseen types', 'AUC lost, seen types')
+# The figures the selection rule may use: out-of-fold ones, never a test
+# set's.
+SELECTABLE = tuple(
+  f'CV {split} {figure}'
+  for split in ('attack', 'random')
+  for figure in ('F1', 'ROC AUC', 'accuracy')
+)
 # Binary accuracy (%) on KDDTest+ / KDDTest-21, from the data set's README.
 PUBLISHED = {
   'J48 (Tavallaee et al. 2009)': (81.05, 63.97),
@@ -256,6 +263,47 @@ def ranking(table, test_names):
   return out
 
 
+def select(table, base, metric):
+  """The selection rule, applied to every config against `base`.
+
+  A config would replace the base only if its mean `metric` over seeds
+  beats the base's by more than the larger of the two standard deviations;
+  with fewer than two seeds on either side it cannot. Of several that
+  pass, the one with the highest mean is picked.
+
+  Returns:
+    `{'metric', 'base', 'rows', 'pick'}`: a row per config other than the
+    base (`config`, `seeds`, `mean`, `std`, `margin`, `needed`, `passes`)
+    and the picked config's name, None when none passes.
+  """
+  ref = table[base]
+  rows = []
+  for name, entry in table.items():
+    if name == base or '[threshold from' in name:
+      continue
+    mean, std = entry['mean'].get(metric), entry['std'].get(metric)
+    spreads = (std, ref['std'].get(metric))
+    comparable = mean is not None and ref['mean'].get(metric) is not None
+    margin = mean - ref['mean'][metric] if comparable else None
+    needed = None if None in spreads else max(spreads)
+    rows.append(
+      {
+        'config': name,
+        'seeds': len(entry['runs']),
+        'mean': mean,
+        'std': std,
+        'margin': margin,
+        'needed': needed,
+        'passes': bool(
+          margin is not None and needed is not None and margin > needed
+        ),
+      }
+    )
+  passing = [r for r in rows if r['passes']]
+  pick = max(passing, key=lambda r: r['mean'])['config'] if passing else None
+  return {'metric': metric, 'base': base, 'rows': rows, 'pick': pick}
+
+
 def _total_run_s(table):
   return sum(
     run['metrics']['wall s']
@@ -283,7 +331,7 @@ def _cell(mean, std, percent):
   return text
 
 
-def markdown(table, rank, test_names, args, command, elapsed_s):
+def markdown(table, rank, selection, test_names, args, command, elapsed_s):
   """The results page; `elapsed_s` is None when nothing was run."""
   if elapsed_s is None:
     invocation = 'this page was tabulated from finished runs'
@@ -370,8 +418,46 @@ def markdown(table, rank, test_names, args, command, elapsed_s):
       cells = ['n/a' if row[t] is None else f'{row[t]:+.2f}' for t in test_keys]
       lines.append(_row([c, *cells]))
     lines.append('')
+  lines += _selection_lines(selection)
   lines += [f'![{args.name}]({args.name}.png)', '']
   return '\n'.join(lines)
+
+
+def _selection_lines(selection):
+  metric, base = selection['metric'], selection['base']
+  percent = metric.endswith(('accuracy', 'F1'))
+  scale, unit = (100, ' points') if percent else (1, '')
+  pick = selection['pick']
+  lines = [
+    '## The selection rule',
+    '',
+    f'A config would replace `{base}` only if its mean `{metric}` over seeds'
+    f" beats `{base}`'s by more than the larger of the two standard"
+    ' deviations; with one seed it cannot. Margins and what they need are'
+    f' in{unit or " its units"}.'
+    + (
+      f' **Picked: `{pick}`.**'
+      if pick
+      else f' **No config passes; `{base}` stays.**'
+    ),
+    '',
+    *_head(['config', 'seeds', metric, 'margin', 'needed', 'passes']),
+  ]
+
+  def number(value, spec):
+    return 'n/a' if value is None else format(value * scale, spec)
+
+  for r in selection['rows']:
+    cells = [
+      r['config'],
+      str(r['seeds']),
+      _cell(r['mean'], r['std'], percent),
+      number(r['margin'], '+.2f'),
+      number(r['needed'], '.2f'),
+      'yes' if r['passes'] else 'no',
+    ]
+    lines.append(_row(cells))
+  return [*lines, '']
 
 
 def chart(table, test_names, path):
@@ -410,6 +496,12 @@ def parse_args(argv):
     metavar='FIELD=VALUE',
     help='a config override for every run, e.g. train.epochs=10',
   )
+  p.add_argument(
+    '--select',
+    default=SELECTABLE[0],
+    choices=SELECTABLE,
+    help='the out-of-fold figure of the selection rule',
+  )
   p.add_argument('--notes', help='a markdown file to put at the top')
   p.add_argument(
     '--report_only',
@@ -442,11 +534,20 @@ def main(argv=None):
       else:
         print(f'  done in {took:.0f} s ({workdir})', flush=True)
   elapsed = None if args.report_only else time.perf_counter() - start
-  table, test_names = collect(runs, label_of(specs[0]))
+  base = label_of(specs[0])
+  table, test_names = collect(runs, base)
   if not table:
     print('ablate: no finished runs to tabulate', file=sys.stderr)
     return 1
+  if args.select not in table.get(base, {}).get('mean', {}):
+    print(
+      f'ablate: --select {args.select!r} is not a figure of the finished'
+      f' runs of {base!r}',
+      file=sys.stderr,
+    )
+    return 2
   rank = ranking(table, test_names)
+  selection = select(table, base, args.select)
   # The command that makes the table: tabulating alone is not part of it.
   given = argv if argv is not None else sys.argv[1:]
   command = 'python experiments/ablate.py ' + shlex.join(
@@ -455,7 +556,7 @@ def main(argv=None):
   out = pathlib.Path(args.results_dir)
   out.mkdir(parents=True, exist_ok=True)
   (out / f'{args.name}.md').write_text(
-    markdown(table, rank, test_names, args, command, elapsed)
+    markdown(table, rank, selection, test_names, args, command, elapsed)
   )
   record = {
     'command': command,
@@ -464,6 +565,7 @@ def main(argv=None):
     'configs': table,
     'published_accuracy_quoted': PUBLISHED,
     'ranking_spearman': rank,
+    'selection': selection,
     'failures': failures,
   }
   (out / f'{args.name}.json').write_text(json.dumps(record, indent=2) + '\n')

@@ -95,17 +95,20 @@ def sweep(tmp_path):
   return tmp_path
 
 
+def _report_only(sweep):
+  """Arguments that tabulate the `sweep` fixture's runs."""
+  return [
+    '--name=x',
+    f'--configs={",".join(CONFIGS)}',
+    '--seeds=0,1',
+    f'--runs_dir={sweep / "runs"}',
+    f'--results_dir={sweep / "results"}',
+    '--report_only',
+  ]
+
+
 def test_report_only_tabulates_mean_and_std_over_seeds(sweep):
-  status = ablate.main(
-    [
-      '--name=x',
-      f'--configs={",".join(CONFIGS)}',
-      '--seeds=0,1',
-      f'--runs_dir={sweep / "runs"}',
-      f'--results_dir={sweep / "results"}',
-      '--report_only',
-    ]
-  )
+  status = ablate.main(_report_only(sweep))
   assert status == 0
   record = json.loads((sweep / 'results' / 'x.json').read_text())
   base = record['configs']['nsl_kdd']
@@ -139,6 +142,53 @@ def test_report_only_tabulates_mean_and_std_over_seeds(sweep):
   assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 82.02 |' in page
   assert 'NBTree (Tavallaee et al. 2009) (quoted) | - | 66.16 |' in page
   assert (sweep / 'results' / 'x.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def _entry(values):
+  mean, std = ablate.summarise(values)
+  return {
+    'runs': [{}] * len(values),
+    'mean': {'CV attack F1': mean},
+    'std': {'CV attack F1': std},
+  }
+
+
+def test_the_rule_needs_a_margin_above_both_spreads_and_two_seeds():
+  table = {
+    'base': _entry([0.960, 0.964, 0.956]),  # std 0.004
+    'clear': _entry([0.969, 0.973, 0.965]),  # +0.009, std 0.004
+    'clearer': _entry([0.972, 0.976, 0.968]),  # +0.012
+    'noisy': _entry([0.950, 0.980, 0.965]),  # +0.005, std 0.015
+    'one seed': _entry([0.99]),
+    'base [threshold from random]': _entry([0.99, 0.99]),
+  }
+  selection = ablate.select(table, 'base', 'CV attack F1')
+  rows = {r['config']: r for r in selection['rows']}
+  assert set(rows) == {'clear', 'clearer', 'noisy', 'one seed'}
+  assert rows['clear']['margin'] == pytest.approx(0.009)
+  assert rows['clear']['needed'] == pytest.approx(0.004)
+  assert rows['clear']['passes'] and rows['clearer']['passes']
+  assert rows['noisy']['needed'] == pytest.approx(0.015)
+  assert not rows['noisy']['passes']
+  assert not rows['one seed']['passes'] and rows['one seed']['needed'] is None
+  assert selection['pick'] == 'clearer'
+  del table['clear'], table['clearer']
+  assert ablate.select(table, 'base', 'CV attack F1')['pick'] is None
+
+
+def test_the_rule_is_on_the_page_and_refuses_a_test_figure(sweep, capsys):
+  args = _report_only(sweep)
+  assert ablate.main(args) == 0
+  page = (sweep / 'results' / 'x.md').read_text()
+  assert '## The selection rule' in page
+  assert 'No config passes; `nsl_kdd` stays.' in page
+  record = json.loads((sweep / 'results' / 'x.json').read_text())
+  assert record['selection']['metric'] == 'CV attack F1'
+  assert record['selection']['pick'] is None
+  with pytest.raises(SystemExit) as error:
+    ablate.main([*args, '--select=KDDTest+ ROC AUC'])
+  assert error.value.code == 2
+  assert "invalid choice: 'KDDTest+ ROC AUC'" in capsys.readouterr().err
 
 
 def test_no_finished_runs_is_an_error(tmp_path):
