@@ -215,6 +215,10 @@ def _fill_and_log(stats, numeric, xp):
   return xp.where(stats.log1p > 0, logged, x)
 
 
+def _standardized(stats, numeric, xp):
+  return (_fill_and_log(stats, numeric, xp) - stats.mean) / stats.scale
+
+
 def featurize(stats, numeric, codes, xp=np):
   """Returns the `[rows, num_features]` float32 model input.
 
@@ -224,7 +228,7 @@ def featurize(stats, numeric, codes, xp=np):
     codes: `[rows, num_categorical]` codes from `encode`.
     xp: the array module, `numpy` or `jax.numpy`.
   """
-  x = (_fill_and_log(stats, numeric, xp) - stats.mean) / stats.scale
+  x = _standardized(stats, numeric, xp)
   slots = stats.code_map[codes]
   onehot = (slots[:, :, None] == xp.arange(stats.code_map.shape[0])).any(1)
   return xp.concatenate([x, onehot.astype(x.dtype)], axis=1).astype(xp.float32)
@@ -239,9 +243,7 @@ def first_layer(stats, numeric, codes, xp=np):
 
   Args: as for `featurize`.
   """
-  x = ((_fill_and_log(stats, numeric, xp) - stats.mean) / stats.scale).astype(
-    xp.float32
-  )
+  x = _standardized(stats, numeric, xp).astype(xp.float32)
   slots = stats.code_map[codes]
   width = x.shape[1]
 
