@@ -539,7 +539,12 @@ def main(argv=None):
   if not table:
     print('ablate: no finished runs to tabulate', file=sys.stderr)
     return 1
-  if args.select not in table.get(base, {}).get('mean', {}):
+  if base not in table:
+    print(
+      f'ablate: no finished runs of the base config {base!r}', file=sys.stderr
+    )
+    return 1
+  if args.select not in table[base]['mean']:
     print(
       f'ablate: --select {args.select!r} is not a figure of the finished'
       f' runs of {base!r}',

@@ -191,6 +191,18 @@ def test_the_rule_is_on_the_page_and_refuses_a_test_figure(sweep, capsys):
   assert "invalid choice: 'KDDTest+ ROC AUC'" in capsys.readouterr().err
 
 
+def test_no_finished_base_run_is_an_error(tmp_path, capsys):
+  _fake_run(
+    ablate.workdir_of(tmp_path / 'runs' / 'x', CONFIGS[1], [], 0), 0.8, 0.9
+  )
+  args = _report_only(tmp_path)
+  assert ablate.main(args) == 1
+  assert "no finished runs of the base config 'nsl_kdd'" in (
+    capsys.readouterr().err
+  )
+  assert not (tmp_path / 'results').exists()
+
+
 def test_no_finished_runs_is_an_error(tmp_path):
   status = ablate.main(
     [

@@ -197,17 +197,12 @@ def test_folded_logits_match_the_module_at_inference(settings):
   )
   assert folded.dtype == expected.dtype
   np.testing.assert_allclose(folded, expected, rtol=1e-5, atol=1e-5)
-  # The comparison can tell: training-mode batch norm gives other logits.
-  batch_stats = 'batch_stats' in variables
-  if batch_stats:
-    trained, _ = model.apply(
-      variables,
-      x,
-      train=True,
-      rngs={'dropout': jax.random.key(3)},
-      mutable=['batch_stats'],
-    )
-    assert not np.allclose(trained, expected, rtol=1e-5, atol=1e-5)
+  if 'batch_stats' in variables:
+    # The comparison can tell: with fresh statistics the logits differ, so a
+    # folding that ignored them would fail.
+    fresh = {**variables, 'batch_stats': _init(model)['batch_stats']}
+    unfolded = model.apply(fresh, x, train=False)
+    assert not np.allclose(unfolded, expected, rtol=1e-3, atol=1e-3)
 
 
 def test_output_bias_starts_at_the_prior_log_odds():
