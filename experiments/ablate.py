@@ -82,7 +82,7 @@ LOST_KEYS = ('AUC lost, unseen types', 'AUC lost, seen types')
 SELECTABLE = tuple(
   f'CV {split} {figure}'
   for split in ('attack', 'random')
-  for figure in ('F1', 'ROC AUC', 'accuracy')
+  for figure in ('F1', 'ROC AUC', 'accuracy', 'ROC AUC, types even')
 )
 # Binary accuracy (%) on KDDTest+ / KDDTest-21, from the data set's README.
 PUBLISHED = {
@@ -164,8 +164,23 @@ def run_attack_types(workdir, report, datasets):
     return {}  # A run without its data or predictions: the cells say n/a.
 
 
-def run_metrics(workdir, report, threshold_from=None, types=None):
-  """The figures of one finished run, flat, keyed like 'KDDTest+ F1'."""
+def types_even_aucs(workdir, report, datasets):
+  """`{split: out-of-fold ROC AUC, types even}`, reported or worked out."""
+  splits = report['cv']['splits']
+  if all('roc_auc_types_even' in part['oof'] for part in splits.values()):
+    return {s: part['oof']['roc_auc_types_even'] for s, part in splits.items()}
+  try:
+    return pipeline.oof_types_even_roc_auc(workdir, datasets)
+  except (OSError, KeyError, ValueError):
+    return {}  # A run without its data or predictions: the cells say n/a.
+
+
+def run_metrics(workdir, report, threshold_from=None, types=None, even=None):
+  """The figures of one finished run, flat, keyed like 'KDDTest+ F1'.
+
+  `types` holds the test sets' `by_attack_type` rows and `even` the
+  out-of-fold ROC AUC with attack types counting alike, per split.
+  """
   out = {}
   for name, entry in report['test'].items():
     chosen = entry
@@ -181,6 +196,7 @@ def run_metrics(workdir, report, threshold_from=None, types=None):
     out[f'CV {split} ROC AUC'] = part['oof']['roc_auc']
     out[f'CV {split} accuracy'] = own.get('accuracy')
     out[f'CV {split} F1'] = own.get('f1')
+    out[f'CV {split} ROC AUC, types even'] = (even or {}).get(split)
   out['threshold'] = (
     report['thresholds'][threshold_from]
     if threshold_from
@@ -211,6 +227,7 @@ def collect(runs, base):
       continue
     report = json.loads(path.read_text())
     types = run_attack_types(workdir, report, datasets)
+    even = types_even_aucs(workdir, report, datasets)
     test_names.update(dict.fromkeys(map(_short, report['test'])))
     variants = [(label, None)]
     if label == base:
@@ -226,7 +243,7 @@ def collect(runs, base):
         {
           'seed': seed,
           'workdir': str(workdir),
-          'metrics': run_metrics(workdir, report, source, types),
+          'metrics': run_metrics(workdir, report, source, types, even),
         }
       )
   for entry in table.values():
@@ -263,18 +280,21 @@ def ranking(table, test_names):
   return out
 
 
-def select(table, base, metric):
+def select(table, base, metric, ineligible=()):
   """The selection rule, applied to every config against `base`.
 
   A config would replace the base only if its mean `metric` over seeds
   beats the base's by more than the larger of the two standard deviations;
   with fewer than two seeds on either side it cannot. Of several that
-  pass, the one with the highest mean is picked.
+  pass, the one with the highest mean is picked. Configs in `ineligible`
+  (ones picked for a run on a test figure, say) are measured and shown
+  but never picked.
 
   Returns:
-    `{'metric', 'base', 'rows', 'pick'}`: a row per config other than the
-    base (`config`, `seeds`, `mean`, `std`, `margin`, `needed`, `passes`)
-    and the picked config's name, None when none passes.
+    `{'metric', 'base', 'rows', 'pick', 'ineligible'}`: a row per config
+    other than the base (`config`, `seeds`, `mean`, `std`, `margin`,
+    `needed`, `passes`, `eligible`) and the picked config's name, None
+    when none passes.
   """
   ref = table[base]
   rows = []
@@ -297,11 +317,18 @@ def select(table, base, metric):
         'passes': bool(
           margin is not None and needed is not None and margin > needed
         ),
+        'eligible': name not in ineligible,
       }
     )
-  passing = [r for r in rows if r['passes']]
+  passing = [r for r in rows if r['passes'] and r['eligible']]
   pick = max(passing, key=lambda r: r['mean'])['config'] if passing else None
-  return {'metric': metric, 'base': base, 'rows': rows, 'pick': pick}
+  return {
+    'metric': metric,
+    'base': base,
+    'rows': rows,
+    'pick': pick,
+    'ineligible': list(ineligible),
+  }
 
 
 def _total_run_s(table):
@@ -331,7 +358,7 @@ def _cell(mean, std, percent):
   return text
 
 
-def markdown(table, rank, selection, test_names, args, command, elapsed_s):
+def markdown(table, rank, selections, test_names, args, command, elapsed_s):
   """The results page; `elapsed_s` is None when nothing was run."""
   if elapsed_s is None:
     invocation = 'this page was tabulated from finished runs'
@@ -418,7 +445,8 @@ def markdown(table, rank, selection, test_names, args, command, elapsed_s):
       cells = ['n/a' if row[t] is None else f'{row[t]:+.2f}' for t in test_keys]
       lines.append(_row([c, *cells]))
     lines.append('')
-  lines += _selection_lines(selection)
+  for selection in selections:
+    lines += _selection_lines(selection)
   lines += [f'![{args.name}]({args.name}.png)', '']
   return '\n'.join(lines)
 
@@ -427,18 +455,25 @@ def _selection_lines(selection):
   metric, base = selection['metric'], selection['base']
   percent = metric.endswith(('accuracy', 'F1'))
   scale, unit = (100, ' points') if percent else (1, '')
-  pick = selection['pick']
+  pick, ineligible = selection['pick'], selection.get('ineligible')
+  excluded = (
+    ' Never picked, as chosen for their runs on a test figure: '
+    + ', '.join(f'`{name}`' for name in ineligible)
+    + '.'
+    if ineligible
+    else ''
+  )
   lines = [
-    '## The selection rule',
+    f'## The selection rule on `{metric}`',
     '',
     f'A config would replace `{base}` only if its mean `{metric}` over seeds'
     f" beats `{base}`'s by more than the larger of the two standard"
     ' deviations; with one seed it cannot. Margins and what they need are'
-    f' in{unit or " its units"}.'
+    f' in{unit or " its units"}.{excluded}'
     + (
       f' **Picked: `{pick}`.**'
       if pick
-      else f' **No config passes; `{base}` stays.**'
+      else f' **No eligible config passes; `{base}` stays.**'
     ),
     '',
     *_head(['config', 'seeds', metric, 'margin', 'needed', 'passes']),
@@ -454,7 +489,8 @@ def _selection_lines(selection):
       _cell(r['mean'], r['std'], percent),
       number(r['margin'], '+.2f'),
       number(r['needed'], '.2f'),
-      'yes' if r['passes'] else 'no',
+      ('yes' if r['passes'] else 'no')
+      + ('' if r.get('eligible', True) else ' (not eligible)'),
     ]
     lines.append(_row(cells))
   return [*lines, '']
@@ -498,9 +534,17 @@ def parse_args(argv):
   )
   p.add_argument(
     '--select',
-    default=SELECTABLE[0],
+    action='append',
     choices=SELECTABLE,
-    help='the out-of-fold figure of the selection rule',
+    help='the out-of-fold figure of a selection rule; give it again for'
+    f' another rule on the page (default: {SELECTABLE[0]!r})',
+  )
+  p.add_argument(
+    '--ineligible',
+    default='',
+    type=lambda s: [x for x in s.split(',') if x],
+    metavar='LABEL,...',
+    help='configs the rules show but never pick, as `config` on the page',
   )
   p.add_argument('--notes', help='a markdown file to put at the top')
   p.add_argument(
@@ -508,7 +552,9 @@ def parse_args(argv):
     action='store_true',
     help='tabulate the finished runs without starting any',
   )
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  args.select = args.select or [SELECTABLE[0]]
+  return args
 
 
 def main(argv=None):
@@ -544,15 +590,25 @@ def main(argv=None):
       f'ablate: no finished runs of the base config {base!r}', file=sys.stderr
     )
     return 1
-  if args.select not in table[base]['mean']:
+  for metric in args.select:
+    if table[base]['mean'].get(metric) is None:
+      print(
+        f'ablate: --select {metric!r} is not a figure of the finished runs'
+        f' of {base!r}',
+        file=sys.stderr,
+      )
+      return 2
+  unknown = [name for name in args.ineligible if name not in table]
+  if unknown:
     print(
-      f'ablate: --select {args.select!r} is not a figure of the finished'
-      f' runs of {base!r}',
+      f'ablate: --ineligible names no config of the table: {unknown[0]!r}',
       file=sys.stderr,
     )
     return 2
   rank = ranking(table, test_names)
-  selection = select(table, base, args.select)
+  selections = [
+    select(table, base, metric, args.ineligible) for metric in args.select
+  ]
   # The command that makes the table: tabulating alone is not part of it.
   given = argv if argv is not None else sys.argv[1:]
   command = 'python experiments/ablate.py ' + shlex.join(
@@ -561,7 +617,7 @@ def main(argv=None):
   out = pathlib.Path(args.results_dir)
   out.mkdir(parents=True, exist_ok=True)
   (out / f'{args.name}.md').write_text(
-    markdown(table, rank, selection, test_names, args, command, elapsed)
+    markdown(table, rank, selections, test_names, args, command, elapsed)
   )
   record = {
     'command': command,
@@ -570,7 +626,7 @@ def main(argv=None):
     'configs': table,
     'published_accuracy_quoted': PUBLISHED,
     'ranking_spearman': rank,
-    'selection': selection,
+    'selections': selections,
     'failures': failures,
   }
   (out / f'{args.name}.json').write_text(json.dumps(record, indent=2) + '\n')

@@ -178,6 +178,26 @@ def type_balanced_weights(labels, attack_names, power=1.0):
   return weights
 
 
+def types_even_roc_auc(labels, probs, attack_names):
+  """ROC AUC with every attack type counting alike, however many rows it has.
+
+  The rows are weighted by `type_balanced_weights` at power 1, which makes
+  this the mean over attack types of each type's ROC AUC against all the
+  normal rows. None when `labels` lacks normal or attack rows.
+  """
+  labels, probs = _check_inputs(labels, probs)
+  names = np.asarray(attack_names).astype(str).reshape(-1)
+  if names.shape != labels.shape:
+    raise ValueError(
+      f'attack_names and labels differ in length: {names.size} vs'
+      f' {labels.size}.'
+    )
+  if labels.min() == labels.max():
+    return None
+  weights = type_balanced_weights(labels, names)
+  return float(skm.roc_auc_score(labels, probs, sample_weight=weights))
+
+
 def by_attack_type(labels, probs, attack_names, *, threshold, seen=None):
   """How each attack type is detected, and its share of the missing ROC AUC.
 
@@ -336,6 +356,11 @@ def _fold_lines(cv, split='n/a'):
       f'  PR AUC {_num(oof.get("pr_auc"))}  F1 {_num(oof.get("f1"))}'
       f'  accuracy {_num(oof.get("accuracy"))}'
     )
+    if oof.get('roc_auc_types_even') is not None:
+      lines.append(
+        '  ROC AUC with every attack type counting alike'
+        f' {_num(oof["roc_auc_types_even"])}'
+      )
   return lines
 
 

@@ -332,6 +332,11 @@ def splitter_name(config, mode):
   return 'StratifiedKFold' if config.cv.stratified else 'KFold'
 
 
+def oof_rows(splits):
+  """The training rows in the order that out-of-fold scores are kept."""
+  return np.concatenate([val_rows for _, val_rows in splits])
+
+
 def fold_metrics(labels, splits, result, threshold):
   """Validation metrics of each fold's best model."""
   folds = []
@@ -583,14 +588,14 @@ def train_and_evaluate(config, workdir):
   by_split = {mode: result.take(folds) for mode, folds in numbers.items()}
   oof = {
     mode: (
-      np.concatenate([labels[va] for _, va in split_sets[mode]]),
+      labels[oof_rows(split_sets[mode])],
       np.concatenate(by_split[mode].oof_probs),
     )
     for mode in split_sets
   }
   sources = {mode: (*oof[mode], None) for mode in split_sets}
   if 'attack' in split_sets:
-    rows = np.concatenate([va for _, va in split_sets['attack']])
+    rows = oof_rows(split_sets['attack'])
     weights = evaluation.type_balanced_weights(
       labels[rows], train_set.attack_names[rows]
     )
@@ -622,6 +627,12 @@ def train_and_evaluate(config, workdir):
       'folds': fold_metrics(labels, folds, by_split[mode], threshold),
       'oof': evaluation.binary_metrics(*oof[mode], threshold=threshold),
     }
+    if train_set.attack_names is not None:
+      cv_report['splits'][mode]['oof']['roc_auc_types_even'] = (
+        evaluation.types_even_roc_auc(
+          *oof[mode], train_set.attack_names[oof_rows(folds)]
+        )
+      )
 
   # The final model: the fold ensemble, or a refit on every training row.
   member_split = config.final.model_split
@@ -849,12 +860,7 @@ def attack_type_breakdown(workdir, datasets=None):
   """
   workdir = pathlib.Path(workdir)
   report = json.loads((workdir / 'report.json').read_text())
-  data = ml_collections.ConfigDict(report['config']['data'])
-  key = json.dumps(report['config']['data'], sort_keys=True)
-  datasets = {} if datasets is None else datasets
-  if key not in datasets:
-    datasets[key] = read_data(data)[1:]
-  train_set, test_sets = datasets[key]
+  train_set, test_sets = _run_data(report, datasets)
   with np.load(workdir / 'predictions.npz') as saved:
     out = {
       name: attack_types(
@@ -863,6 +869,48 @@ def attack_type_breakdown(workdir, datasets=None):
       for name, ds in test_sets.items()
     }
   return {name: rows for name, rows in out.items() if rows is not None}
+
+
+def oof_types_even_roc_auc(workdir, datasets=None):
+  """`{split mode: evaluation.types_even_roc_auc}` of a finished workdir.
+
+  Worked out from the saved out-of-fold scores, the data that the run's
+  config names and the folds it splits them into, so that it serves runs
+  whose report lacks the figure. Empty when the data has no attack names.
+
+  Raises:
+    ValueError: the saved scores are not of the folds the config makes.
+  """
+  workdir = pathlib.Path(workdir)
+  report = json.loads((workdir / 'report.json').read_text())
+  train_set, _ = _run_data(report, datasets)
+  if train_set.attack_names is None:
+    return {}
+  splits = make_splits(ml_collections.ConfigDict(report['config']), train_set)
+  out = {}
+  with np.load(workdir / 'predictions.npz') as saved:
+    for mode, folds in splits.items():
+      rows = oof_rows(folds)
+      labels = saved[f'oof.{mode}.labels']
+      if not np.array_equal(labels, train_set.labels[rows]):
+        raise ValueError(
+          f'{workdir}: its saved {mode} out-of-fold scores are not of the'
+          ' folds its config makes'
+        )
+      out[mode] = evaluation.types_even_roc_auc(
+        labels, saved[f'oof.{mode}.probs'], train_set.attack_names[rows]
+      )
+  return out
+
+
+def _run_data(report, datasets):
+  """`(train_set, test_sets)` of the data a report's config names, cached."""
+  key = json.dumps(report['config']['data'], sort_keys=True)
+  datasets = {} if datasets is None else datasets
+  if key not in datasets:
+    data = ml_collections.ConfigDict(report['config']['data'])
+    datasets[key] = read_data(data)[1:]
+  return datasets[key]
 
 
 def save_predictions(workdir, test_sets, test_probs, oof):

@@ -73,8 +73,11 @@ def _fake_run(workdir, accuracy, auc):
     'test': test,
     'cv': {
       'splits': {
-        s: {'threshold': thresholds[s], 'oof': {'roc_auc': auc - 0.01}}
-        for s in ('random', 'attack')
+        s: {
+          'threshold': thresholds[s],
+          'oof': {'roc_auc': auc - 0.01, 'roc_auc_types_even': auc - even},
+        }
+        for s, even in (('random', 0.03), ('attack', 0.02))
       }
     },
     'timing': {'total_s': 60.0},
@@ -172,6 +175,12 @@ def test_the_rule_needs_a_margin_above_both_spreads_and_two_seeds():
   assert not rows['noisy']['passes']
   assert not rows['one seed']['passes'] and rows['one seed']['needed'] is None
   assert selection['pick'] == 'clearer'
+  # An ineligible config is measured as before but never picked.
+  fenced = ablate.select(table, 'base', 'CV attack F1', ['clearer'])
+  rows = {r['config']: r for r in fenced['rows']}
+  assert rows['clearer']['passes'] and not rows['clearer']['eligible']
+  assert rows['clear']['eligible']
+  assert fenced['pick'] == 'clear'
   del table['clear'], table['clearer']
   assert ablate.select(table, 'base', 'CV attack F1')['pick'] is None
 
@@ -180,15 +189,37 @@ def test_the_rule_is_on_the_page_and_refuses_a_test_figure(sweep, capsys):
   args = _report_only(sweep)
   assert ablate.main(args) == 0
   page = (sweep / 'results' / 'x.md').read_text()
-  assert '## The selection rule' in page
-  assert 'No config passes; `nsl_kdd` stays.' in page
+  assert '## The selection rule on `CV attack F1`' in page
+  assert 'No eligible config passes; `nsl_kdd` stays.' in page
   record = json.loads((sweep / 'results' / 'x.json').read_text())
-  assert record['selection']['metric'] == 'CV attack F1'
-  assert record['selection']['pick'] is None
+  [selection] = record['selections']
+  assert selection['metric'] == 'CV attack F1'
+  assert selection['pick'] is None
   with pytest.raises(SystemExit) as error:
     ablate.main([*args, '--select=KDDTest+ ROC AUC'])
   assert error.value.code == 2
   assert "invalid choice: 'KDDTest+ ROC AUC'" in capsys.readouterr().err
+
+
+def test_two_rules_and_an_ineligible_config_on_the_page(sweep, capsys):
+  rules = ['--select=CV attack F1', '--select=CV attack ROC AUC, types even']
+  args = [*_report_only(sweep), *rules, '--ineligible=loss:bce']
+  assert ablate.main(args) == 0
+  page = (sweep / 'results' / 'x.md').read_text()
+  assert '## The selection rule on `CV attack F1`' in page
+  assert '## The selection rule on `CV attack ROC AUC, types even`' in page
+  assert 'Never picked, as chosen for their runs on a test figure:' in page
+  assert '| no (not eligible) |' in page
+  record = json.loads((sweep / 'results' / 'x.json').read_text())
+  metrics = [s['metric'] for s in record['selections']]
+  assert metrics == ['CV attack F1', 'CV attack ROC AUC, types even']
+  base = record['configs']['nsl_kdd']['runs'][0]['metrics']
+  assert base['CV attack ROC AUC, types even'] == pytest.approx(0.93)
+  assert base['CV random ROC AUC, types even'] == pytest.approx(0.92)
+  assert ablate.main([*_report_only(sweep), '--ineligible=nope']) == 2
+  assert "--ineligible names no config of the table: 'nope'" in (
+    capsys.readouterr().err
+  )
 
 
 def test_no_finished_base_run_is_an_error(tmp_path, capsys):

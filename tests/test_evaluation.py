@@ -371,6 +371,24 @@ def test_by_attack_type_needs_both_classes():
     evaluation.by_attack_type(labels, probs, names[:-1], threshold=0.5)
 
 
+def test_types_even_roc_auc_is_the_mean_of_each_types_auc():
+  labels, probs, names = _typed_scores(np.random.default_rng(3))
+  rows = evaluation.by_attack_type(labels, probs, names, threshold=0.5)
+  even = evaluation.types_even_roc_auc(labels, probs, names)
+  assert even == pytest.approx(np.mean([r['roc_auc_vs_normal'] for r in rows]))
+  # The row-weighted AUC leans towards the most common type; this does not.
+  assert abs(even - skm.roc_auc_score(labels, probs)) > 0.01
+  attacks = labels == 1
+  assert (
+    evaluation.types_even_roc_auc(
+      labels[attacks], probs[attacks], names[attacks]
+    )
+    is None
+  )
+  with pytest.raises(ValueError, match='differ in length'):
+    evaluation.types_even_roc_auc(labels, probs, names[:-1])
+
+
 def test_format_report_lists_attack_types_by_auc_lost():
   labels, probs, names = _typed_scores(np.random.default_rng(2))
   entry = evaluation.evaluate_test_set(labels, probs, threshold=0.5)

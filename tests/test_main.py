@@ -187,6 +187,32 @@ def test_attack_types_script_rebuilds_the_reported_breakdown(
   assert err.count('\n') == 0 and 'not a finished run' in err
 
 
+def test_types_even_auc_is_reported_and_rebuilt_from_saved_scores(
+  finished_run, tmp_path
+):
+  workdir, proc = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  splits = report['cv']['splits']
+  reported = {
+    s: part['oof']['roc_auc_types_even'] for s, part in splits.items()
+  }
+  assert set(reported) == {'random', 'attack'}
+  assert all(0.5 < value <= 1 for value in reported.values())
+  assert 'every attack type counting alike' in proc.stdout
+  rebuilt = pipeline.oof_types_even_roc_auc(workdir)
+  assert rebuilt == pytest.approx(reported, abs=1e-6)
+  # Scores saved in another order than the folds the config makes.
+  copy = tmp_path / 'copy'
+  copy.mkdir()
+  (copy / 'report.json').write_text(json.dumps(report))
+  with np.load(workdir / 'predictions.npz') as saved:
+    arrays = dict(saved)
+  arrays['oof.attack.labels'] = np.sort(arrays['oof.attack.labels'])
+  np.savez(copy / 'predictions.npz', **arrays)
+  with pytest.raises(ValueError, match='not of the folds its config makes'):
+    pipeline.oof_types_even_roc_auc(copy)
+
+
 def test_refit_final_model(tmp_path):
   proc = _run(tmp_path, '--config.final.model=refit')
   assert proc.returncode == 0, proc.stderr[-3000:]
