@@ -56,7 +56,7 @@ class Classifier:
 
   @functools.cached_property
   def _score(self):
-    # In float32 the folded form gives the same scores, in about four fifths
+    # In float32 the folded form gives the same scores, in about two thirds
     # of the CPU time; other compute dtypes round differently, so they run
     # the module as trained.
     folded = self.model.dtype == jnp.float32

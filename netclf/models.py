@@ -158,9 +158,14 @@ class ResidualMLP(nn.Module):
     `x`. Call it as `model.apply(variables, first_matmul,
     method=ResidualMLP.folded_logits)`; it matches `__call__` up to float
     rounding for float32 models.
+
+    The last block's skip path is linear and so is the head, so they are
+    folded as well: the skip adds its input times `skip_kernel @
+    head_kernel`, one column, instead of a matmul as wide as the block.
     """
     params = self.variables['params']
     moments = self.variables.get('batch_stats', {})
+    head = params['head']
     matmul, x = first_matmul, None
     for i, width in enumerate(self.widths):
       block = params[f'DenseBlock_{i}']
@@ -174,14 +179,19 @@ class ResidualMLP(nn.Module):
         bias = block['Dense_0']['bias']
       h = nn.relu(matmul(kernel) + bias)
       if self.residual:
-        if 'skip' in block:
-          h = h + matmul(block['skip']['kernel'])
+        # The skip path as a kernel on the block's input; None is the input.
+        skip = block['skip']['kernel'] if 'skip' in block else None
+        if i == len(self.widths) - 1:
+          to_head = head['kernel'] if skip is None else skip @ head['kernel']
+          logits = h @ head['kernel'] + matmul(to_head) + head['bias']
+          return jnp.squeeze(logits, -1).astype(jnp.float32)
+        if skip is not None:
+          h = h + matmul(skip)
         elif x is None:
           h = h + matmul(jnp.eye(width, dtype=kernel.dtype))  # The input.
         else:
           h = h + x
       x = h
       matmul = functools.partial(jnp.matmul, x)
-    head = params['head']
     logits = matmul(head['kernel']) + head['bias']
     return jnp.squeeze(logits, -1).astype(jnp.float32)

@@ -185,6 +185,9 @@ def _trained_looking(variables, seed=0):
     {'batch_norm': False},
     {'residual': False, 'batch_norm': False},
     {'widths': (FEATURES, 8)},  # The first block's skip is the identity.
+    {'widths': (16, 16), 'dropouts': (0.3, 0.2)},  # So is the last's.
+    {'widths': (8,), 'dropouts': (0.2,)},  # One block, projected skip.
+    {'widths': (FEATURES,), 'dropouts': (0.2,)},  # One block, identity.
   ],
 )
 def test_folded_logits_match_the_module_at_inference(settings):
