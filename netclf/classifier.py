@@ -83,6 +83,14 @@ class Classifier:
 
   def predict_encoded(self, numeric, codes):
     """Attack probabilities for rows already passed through `encode`."""
+    return np.asarray(self.scores_on_device(numeric, codes)).astype(np.float64)
+
+  def scores_on_device(self, numeric, codes):
+    """The float32 scores of `predict_encoded`, as a `jax.Array`.
+
+    It returns once the work is dispatched, not when it is done, so the
+    caller can do other work while the device scores.
+    """
     n = len(numeric)
     chunk = min(CHUNK_ROWS, max(8, 1 << max(n - 1, 1).bit_length()))
     padded = -(-n // chunk) * chunk
@@ -95,7 +103,7 @@ class Classifier:
       )
       for i in range(0, padded, chunk)
     ]
-    return np.asarray(jnp.concatenate(out))[:n].astype(np.float64)
+    return jnp.concatenate(out)[:n]
 
   def encode(self, features, *, source='input'):
     return preprocessing.encode(

@@ -187,6 +187,22 @@ def _read_ahead(items):
       yield item
 
 
+def _scored_ahead(clf, encoded):
+  """Yields `(ds, numeric, codes, scores)` with the next chunk dispatched.
+
+  A JAX call returns once its work is queued, so the next chunk is scored
+  while the caller formats and writes this one.
+  """
+  pending = None
+  for ds, numeric, codes in encoded:
+    scores = clf.scores_on_device(numeric, codes)
+    if pending is not None:
+      yield pending
+    pending = (ds, numeric, codes, scores)
+  if pending is not None:
+    yield pending
+
+
 def _score_lines(start, probs, flagged):
   """The output lines of rows numbered from `start`, as one string.
 
@@ -243,8 +259,8 @@ def score_file(
   ):
     writer = csv.writer(out, lineterminator='\n')
     writer.writerow([id_column or 'row', 'attack_probability', 'is_attack'])
-    for ds, numeric, codes in encoded:
-      probs = clf.predict_encoded(numeric, codes)
+    for ds, numeric, codes, scores in _scored_ahead(clf, encoded):
+      probs = np.asarray(scores).astype(np.float64)
       flagged = (probs >= clf.threshold).astype(np.int32)
       if id_column:
         ids = ds.features[id_column].tolist()
