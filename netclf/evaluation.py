@@ -55,6 +55,17 @@ def _check_inputs(labels, probs):
   return labels.astype(np.int64), probs
 
 
+def _check_names(attack_names, labels):
+  """Returns the attack names as a 1-D string array as long as `labels`."""
+  names = np.asarray(attack_names).astype(str).reshape(-1)
+  if names.shape != labels.shape:
+    raise ValueError(
+      f'attack_names and labels differ in length: {names.size} vs'
+      f' {labels.size}.'
+    )
+  return names
+
+
 def _to_builtin(value):
   """Converts numpy scalars and arrays inside containers to Python types."""
   if isinstance(value, dict):
@@ -186,12 +197,7 @@ def types_even_roc_auc(labels, probs, attack_names):
   normal rows. None when `labels` lacks normal or attack rows.
   """
   labels, probs = _check_inputs(labels, probs)
-  names = np.asarray(attack_names).astype(str).reshape(-1)
-  if names.shape != labels.shape:
-    raise ValueError(
-      f'attack_names and labels differ in length: {names.size} vs'
-      f' {labels.size}.'
-    )
+  names = _check_names(attack_names, labels)
   if labels.min() == labels.max():
     return None
   weights = type_balanced_weights(labels, names)
@@ -218,12 +224,7 @@ def by_attack_type(labels, probs, attack_names, *, threshold, seen=None):
     empty list when the set lacks normal or attack rows.
   """
   labels, probs = _check_inputs(labels, probs)
-  names = np.asarray(attack_names).astype(str).reshape(-1)
-  if names.shape != labels.shape:
-    raise ValueError(
-      f'attack_names and labels differ in length: {names.size} vs'
-      f' {labels.size}.'
-    )
+  names = _check_names(attack_names, labels)
   normal = np.sort(probs[labels == 0])
   attacks = labels == 1
   if not normal.size or not attacks.any():
