@@ -502,6 +502,7 @@ def chart(table, test_names, path):
   keys = [f'{t} accuracy' for t in test_names] + [
     f'{test_names[0]} ROC AUC',
     'CV attack ROC AUC',
+    'CV attack ROC AUC, types even',
     'CV random ROC AUC',
   ]
   for key in keys:
