@@ -53,7 +53,7 @@ NSL_KDD_SET = (
   'configs/ablations/gamma.py:1',
   'configs/ablations/gamma.py:5',
   'configs/ablations/warmup.py:off',
-  'configs/ablations/residual.py:off',
+  'configs/ablations/residual.py:on',
   'configs/ablations/batch_norm.py:off',
   'configs/ablations/dropout.py:flat',
   'configs/ablations/dropout.py:none',

@@ -20,7 +20,7 @@ ABLATIONS = {
     '5': {'loss.gamma': 5.0},
   },
   'warmup': {'off': {'train.warmup_epochs': 0}},
-  'residual': {'off': {'model.residual': False}},
+  'residual': {'on': {'model.residual': True}},
   'batch_norm': {'off': {'model.batch_norm': False}},
   'dropout': {
     'flat': {'model.input_dropout': 0.2, 'model.dropouts': (0.2, 0.2, 0.2)},
