@@ -457,7 +457,7 @@ def _selection_lines(selection):
   scale, unit = (100, ' points') if percent else (1, '')
   pick, ineligible = selection['pick'], selection.get('ineligible')
   excluded = (
-    ' Never picked, as chosen for their runs on a test figure: '
+    ' Shown but never picked (`--ineligible`): '
     + ', '.join(f'`{name}`' for name in ineligible)
     + '.'
     if ineligible

@@ -208,7 +208,7 @@ def test_two_rules_and_an_ineligible_config_on_the_page(sweep, capsys):
   page = (sweep / 'results' / 'x.md').read_text()
   assert '## The selection rule on `CV attack F1`' in page
   assert '## The selection rule on `CV attack ROC AUC, types even`' in page
-  assert 'Never picked, as chosen for their runs on a test figure:' in page
+  assert 'Shown but never picked (`--ineligible`): `loss:bce`.' in page
   assert '| no (not eligible) |' in page
   record = json.loads((sweep / 'results' / 'x.json').read_text())
   metrics = [s['metric'] for s in record['selections']]
