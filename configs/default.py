@@ -108,4 +108,11 @@ def get_config():
   config.final.threshold_from = 'random'
   config.final.threshold = 'max_f1'
   config.final.fixed_threshold = 0.5
+  # Novelty: each model adds `novelty` times how far a row lies from its
+  # normal training rows (in spreads of their own log distances to the
+  # nearest of `novelty_centroids` k-means centroids, placed on at most
+  # `novelty_rows` rows) to its logit. 0: off.
+  config.final.novelty = 0.0
+  config.final.novelty_centroids = 256
+  config.final.novelty_rows = 50_000
   return config

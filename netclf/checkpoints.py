@@ -2,8 +2,9 @@
 
 A checkpoint directory holds two orbax items: `variables` (the model's
 arrays) and `metadata` (JSON: model settings, preprocessing, threshold,
-reader options, the run's config and package versions). Nothing else is
-needed to score with it.
+reader options, the run's config and package versions), and a third,
+`novelty`, when the models carry a reference of normal traffic. Nothing
+else is needed to score with it.
 """
 
 import json
@@ -14,6 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from netclf import classifier as classifier_lib
+from netclf import novelty as novelty_lib
 from netclf import preprocessing
 
 FORMAT_VERSION = 1
@@ -40,6 +42,15 @@ def save(path, clf, *, config=None, extra=None):
     'config': config or {},
     **(extra or {}),
   }
+  items = {}
+  if clf.novelty is not None:
+    metadata['novelty'] = {
+      'weight': float(clf.novelty_weight),
+      'centroids': int(clf.novelty.centroids.shape[1]),
+    }
+    items['novelty'] = ocp.args.StandardSave(
+      jax.tree.map(np.asarray, clf.novelty._asdict())
+    )
   # An empty collection (batch_stats of a model without batch norm) is not
   # in what `load` expects, so it is left out.
   variables = {
@@ -52,6 +63,7 @@ def save(path, clf, *, config=None, extra=None):
     ocp.args.Composite(
       variables=ocp.args.StandardSave(variables),
       metadata=ocp.args.JsonSave(metadata),
+      **items,
     ),
     force=True,
   )
@@ -87,10 +99,16 @@ def load(path):
       preprocessor.schema.num_features,
       int(metadata['num_models']),
     )
-    restored = ckptr.restore(
-      path,
-      ocp.args.Composite(variables=ocp.args.StandardRestore(abstract)),
-    )['variables']
+    items = {'variables': ocp.args.StandardRestore(abstract)}
+    novelty_record = metadata.get('novelty')
+    if novelty_record is not None:
+      novelty_abstract = _abstract_novelty(
+        novelty_record, preprocessor, int(metadata['num_models'])
+      )
+      abstract = {**abstract, 'novelty': novelty_abstract}
+      items['novelty'] = ocp.args.StandardRestore(novelty_abstract)
+    restored = ckptr.restore(path, ocp.args.Composite(**items))
+    restored = {**restored['variables'], 'novelty': restored.get('novelty')}
   except CheckpointError:
     raise
   except Exception as e:  # orbax raises many types for damaged files.
@@ -105,13 +123,28 @@ def load(path):
       f'{type(e).__name__}: {reason[:200]}'
     ) from None
   _check_shapes(path, abstract, restored)
+  novelty = restored.pop('novelty')
   return classifier_lib.Classifier(
     model_settings=model_settings,
     variables=restored,
     preprocessor=preprocessor,
     threshold=float(metadata['threshold']),
     reader=metadata.get('reader', {}),
+    novelty=None if novelty is None else novelty_lib.Novelty(**novelty),
+    novelty_weight=0.0 if novelty is None else novelty_record['weight'],
   ), metadata
+
+
+def _abstract_novelty(record, preprocessor, num_models):
+  shape = (num_models, int(record['centroids']))
+  scalar = jax.ShapeDtypeStruct((num_models,), np.float32)
+  return {
+    'centroids': jax.ShapeDtypeStruct(
+      (*shape, preprocessor.schema.num_features), np.float32
+    ),
+    'mean': scalar,
+    'scale': scalar,
+  }
 
 
 def _check_shapes(path, expected, restored):

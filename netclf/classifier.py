@@ -3,11 +3,14 @@
 The variables and preprocessing statistics carry a leading model axis: the
 fold ensemble keeps one entry per fold (each fold model sees inputs scaled by
 its own fold's statistics) and a refit keeps one. Scores are the mean
-attack probability over that axis.
+attack probability over that axis. A model may also carry a reference of
+normal traffic (`novelty.Novelty`), whose novelty score, times a weight, is
+added to its logit.
 """
 
 import dataclasses
 import functools
+import json
 from typing import Any
 
 import jax
@@ -15,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from netclf import models
+from netclf import novelty as novelty_lib
 from netclf import preprocessing
 
 # Rows per compiled call; inputs are padded to a multiple so that any number
@@ -29,6 +33,44 @@ def build_model(settings):
   return models.ResidualMLP(**settings)
 
 
+@functools.cache
+def _scorer(settings_json, novelty_weight):
+  """The jitted scoring function of one kind of model, shared by instances.
+
+  It maps `(variables, stats, novelty, numeric, codes)`, each of the first
+  three with a leading model axis (`novelty` may be None), to the mean
+  attack probability over the models.
+  """
+  model = build_model(json.loads(settings_json))
+  # In float32 the folded form gives the same scores, in about two thirds
+  # of the CPU time; other compute dtypes round differently, so they run
+  # the module as trained.
+  folded = model.dtype == jnp.float32
+
+  def one(variables, stats, novelty, numeric, codes):
+    if folded:
+      logits = model.apply(
+        variables,
+        preprocessing.first_layer(stats, numeric, codes, xp=jnp),
+        method=models.ResidualMLP.folded_logits,
+      )
+    else:
+      x = preprocessing.featurize(stats, numeric, codes, xp=jnp)
+      logits = model.apply(variables, x, train=False)
+    if novelty is not None:
+      novel = novelty_lib.score(novelty, stats, numeric, codes, xp=jnp)
+      logits = logits + novelty_weight * novel
+    return jax.nn.sigmoid(logits)
+
+  def score(variables, stats, novelty, numeric, codes):
+    probs = jax.vmap(one, in_axes=(0, 0, 0, None, None))(
+      variables, stats, novelty, numeric, codes
+    )
+    return probs.mean(axis=0)
+
+  return jax.jit(score)
+
+
 @dataclasses.dataclass
 class Classifier:
   """Scores raw rows with a fitted preprocessing and model stack.
@@ -39,6 +81,8 @@ class Classifier:
     preprocessor: the fitted `Preprocessor`, statistics stacked likewise.
     threshold: probability at or above which a row is called an attack.
     reader: how raw files for this model are read (format and options).
+    novelty: a `novelty.Novelty` with a leading model axis, or None.
+    novelty_weight: what a unit of novelty adds to a model's logit.
   """
 
   model_settings: dict
@@ -46,6 +90,8 @@ class Classifier:
   preprocessor: preprocessing.Preprocessor
   threshold: float
   reader: dict = dataclasses.field(default_factory=dict)
+  novelty: novelty_lib.Novelty | None = None
+  novelty_weight: float = 0.0
 
   def __post_init__(self):
     self.model = build_model(self.model_settings)
@@ -54,32 +100,24 @@ class Classifier:
   def num_models(self):
     return int(self.preprocessor.stats.mean.shape[0])
 
-  @functools.cached_property
+  @property
   def _score(self):
-    # In float32 the folded form gives the same scores, in about two thirds
-    # of the CPU time; other compute dtypes round differently, so they run
-    # the module as trained.
-    folded = self.model.dtype == jnp.float32
+    settings = json.dumps(self.model_settings, sort_keys=True)
+    weight = float(self.novelty_weight) if self.novelty is not None else 0.0
+    return _scorer(settings, weight)
 
-    def one(variables, stats, numeric, codes):
-      if folded:
-        logits = self.model.apply(
-          variables,
-          preprocessing.first_layer(stats, numeric, codes, xp=jnp),
-          method=models.ResidualMLP.folded_logits,
-        )
-      else:
-        x = preprocessing.featurize(stats, numeric, codes, xp=jnp)
-        logits = self.model.apply(variables, x, train=False)
-      return jax.nn.sigmoid(logits)
-
-    def score(variables, stats, numeric, codes):
-      probs = jax.vmap(one, in_axes=(0, 0, None, None))(
-        variables, stats, numeric, codes
-      )
-      return probs.mean(axis=0)
-
-    return jax.jit(score)
+  def take(self, members):
+    """A `Classifier` of the models numbered `members`, in that order."""
+    members = np.asarray(members)
+    pick = functools.partial(jax.tree.map, lambda x: x[members])
+    return dataclasses.replace(
+      self,
+      variables=pick(self.variables),
+      preprocessor=dataclasses.replace(
+        self.preprocessor, stats=pick(self.preprocessor.stats)
+      ),
+      novelty=None if self.novelty is None else pick(self.novelty),
+    )
 
   def predict_encoded(self, numeric, codes):
     """Attack probabilities for rows already passed through `encode`."""
@@ -97,9 +135,14 @@ class Classifier:
     numeric = np.pad(numeric, ((0, padded - n), (0, 0)))
     codes = np.pad(codes, ((0, padded - n), (0, 0)))
     stats = jax.tree.map(jnp.asarray, self.preprocessor.stats)
+    novelty = jax.tree.map(jnp.asarray, self.novelty)
     out = [
       self._score(
-        self.variables, stats, numeric[i : i + chunk], codes[i : i + chunk]
+        self.variables,
+        stats,
+        novelty,
+        numeric[i : i + chunk],
+        codes[i : i + chunk],
       )
       for i in range(0, padded, chunk)
     ]

@@ -1,6 +1,8 @@
 """Cross-validate, pick the final model and threshold, save, and evaluate."""
 
 import contextlib
+import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +27,7 @@ from netclf import evaluation
 from netclf import input_pipeline
 from netclf import losses
 from netclf import models
+from netclf import novelty as novelty_lib
 from netclf import plots
 from netclf import preprocessing
 from netclf import readers
@@ -117,6 +120,18 @@ def validate_config(config):
     (
       config.model.input_noise >= 0,
       f'model.input_noise must be >= 0, not {config.model.input_noise}',
+    ),
+    (
+      config.final.novelty >= 0,
+      f'final.novelty must be >= 0, not {config.final.novelty}',
+    ),
+    (
+      config.final.novelty_centroids >= 1,
+      'final.novelty_centroids must be at least 1',
+    ),
+    (
+      config.final.novelty_rows >= config.final.novelty_centroids,
+      'final.novelty_rows must be at least final.novelty_centroids',
     ),
     (config.loss.gamma >= 0, 'loss.gamma must be >= 0'),
     (
@@ -386,6 +401,9 @@ OUTPUTS = (
 ADDED_FIELDS = {
   'model.input_noise': 0.0,
   'train.type_balance': 0.0,
+  'final.novelty': 0.0,
+  'final.novelty_centroids': 256,
+  'final.novelty_rows': 50_000,
 }
 
 
@@ -581,6 +599,40 @@ def train_and_evaluate(config, workdir):
       shrink=config.cv.shrink,
     )
 
+  # Novelty: each fold's model measures it against its own normal training
+  # rows, and its out-of-fold scores are rescored with it, exactly as the
+  # saved model will score.
+  fold_novelty, novelty_s = None, 0.0
+  if config.final.novelty:
+    t_novelty = time.perf_counter()
+    fold_novelty = novelty_lib.stack(
+      [
+        _fit_novelty(config, plan.stats, f, numeric, codes, labels, tr)
+        for f, (tr, _) in enumerate(splits)
+      ]
+    )
+    folds_clf = classifier_lib.Classifier(
+      model_settings=model_settings(config),
+      variables=result.variables,
+      preprocessor=preprocessing.Preprocessor(schema, plan.stats),
+      threshold=0.5,
+      novelty=fold_novelty,
+      novelty_weight=config.final.novelty,
+    )
+    result = dataclasses.replace(
+      result,
+      oof_probs=tuple(
+        folds_clf.take([f]).predict_encoded(numeric[va], codes[va])
+        for f, (_, va) in enumerate(splits)
+      ),
+    )
+    novelty_s = time.perf_counter() - t_novelty
+    logging.info(
+      'Novelty: %d centroids per fold model, fitted and scored in %.1f s.',
+      config.final.novelty_centroids,
+      novelty_s,
+    )
+
   # Thresholds from out-of-fold predictions: training rows only.
   numbers = {}
   for f, (mode, _) in enumerate(fold_names):
@@ -637,11 +689,12 @@ def train_and_evaluate(config, workdir):
   # The final model: the fold ensemble, or a refit on every training row.
   member_split = config.final.model_split
   members = result if member_split == 'all' else by_split[member_split]
-  member_stats = plan.stats
+  member_stats, member_novelty = plan.stats, fold_novelty
   if member_split != 'all':
-    member_stats = jax.tree.map(
-      lambda x: x[np.asarray(numbers[member_split])], plan.stats
+    pick = functools.partial(
+      jax.tree.map, lambda x: x[np.asarray(numbers[member_split])]
     )
+    member_stats, member_novelty = pick(plan.stats), pick(fold_novelty)
   refit_timing = {}
   if config.final.model == 'ensemble':
     variables, stats = members.variables, member_stats
@@ -660,12 +713,24 @@ def train_and_evaluate(config, workdir):
       workdir,
       weigh,
     )
+    if config.final.novelty:
+      t_novelty = time.perf_counter()
+      member_novelty = novelty_lib.stack(
+        [
+          _fit_novelty(
+            config, stats, 0, numeric, codes, labels, np.arange(len(labels))
+          )
+        ]
+      )
+      novelty_s += time.perf_counter() - t_novelty
   clf = classifier_lib.Classifier(
     model_settings=model_settings(config),
     variables=jax.tree.map(jnp.asarray, variables),
     preprocessor=preprocessing.Preprocessor(schema, stats),
     threshold=threshold,
     reader={'format': d.format, 'options': options},
+    novelty=member_novelty,
+    novelty_weight=config.final.novelty,
   )
 
   # Test sets, the checkpoint and its verification.
@@ -713,12 +778,19 @@ def train_and_evaluate(config, workdir):
     'final_model': config.final.model,
     'model_split': member_split,
     'ensemble_members': int(jax.tree.leaves(variables)[0].shape[0]),
+    'novelty': None
+    if fold_novelty is None
+    else {
+      'weight': config.final.novelty,
+      'centroids': config.final.novelty_centroids,
+    },
     'cv': cv_report,
     'test': test_report,
     'timing': {
       'compile_s': result.compile_s + refit_timing.get('compile_s', 0.0),
       'cv_train_s': result.train_s,
       'refit_train_s': refit_timing.get('train_s'),
+      'novelty_s': novelty_s,
       'eval_s': eval_s,
       'total_s': time.perf_counter() - t_start,
     },
@@ -817,6 +889,19 @@ def _refit(
     )
   timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
   return refit.variables, plan.stats, timing
+
+
+def _fit_novelty(config, stats, member, numeric, codes, labels, rows):
+  """Fits model `member`'s `Novelty` on the normal rows among `rows`."""
+  normal = rows[labels[rows] == 0]
+  return novelty_lib.fit(
+    jax.tree.map(lambda x: x[member], stats),
+    numeric[normal],
+    codes[normal],
+    num_centroids=config.final.novelty_centroids,
+    max_rows=config.final.novelty_rows,
+    seed=config.seed * 1_000 + member,
+  )
 
 
 def read_data(data):
