@@ -599,32 +599,11 @@ def train_and_evaluate(config, workdir):
       shrink=config.cv.shrink,
     )
 
-  # Novelty: each fold's model measures it against its own normal training
-  # rows, and its out-of-fold scores are rescored with it, exactly as the
-  # saved model will score.
   fold_novelty, novelty_s = None, 0.0
   if config.final.novelty:
     t_novelty = time.perf_counter()
-    fold_novelty = novelty_lib.stack(
-      [
-        _fit_novelty(config, plan.stats, f, numeric, codes, labels, tr)
-        for f, (tr, _) in enumerate(splits)
-      ]
-    )
-    folds_clf = classifier_lib.Classifier(
-      model_settings=model_settings(config),
-      variables=result.variables,
-      preprocessor=preprocessing.Preprocessor(schema, plan.stats),
-      threshold=0.5,
-      novelty=fold_novelty,
-      novelty_weight=config.final.novelty,
-    )
-    result = dataclasses.replace(
-      result,
-      oof_probs=tuple(
-        folds_clf.take([f]).predict_encoded(numeric[va], codes[va])
-        for f, (_, va) in enumerate(splits)
-      ),
+    fold_novelty, result = _with_novelty(
+      config, result, schema, plan.stats, (numeric, codes), labels, splits
     )
     novelty_s = time.perf_counter() - t_novelty
     logging.info(
@@ -715,12 +694,9 @@ def train_and_evaluate(config, workdir):
     )
     if config.final.novelty:
       t_novelty = time.perf_counter()
+      every_row = np.arange(len(labels))
       member_novelty = novelty_lib.stack(
-        [
-          _fit_novelty(
-            config, stats, 0, numeric, codes, labels, np.arange(len(labels))
-          )
-        ]
+        [_fit_novelty(config, stats, 0, numeric, codes, labels, every_row)]
       )
       novelty_s += time.perf_counter() - t_novelty
   clf = classifier_lib.Classifier(
@@ -889,6 +865,38 @@ def _refit(
     )
   timing = {'compile_s': refit.compile_s, 'train_s': refit.train_s}
   return refit.variables, plan.stats, timing
+
+
+def _with_novelty(config, result, schema, stats, encoded, labels, splits):
+  """Fits each fold model's `Novelty`; rescores its out-of-fold rows with it.
+
+  The out-of-fold scores are then exactly what the saved model outputs,
+  so the threshold is chosen on them.
+
+  Returns:
+    `(novelty, result)`: the references stacked over folds, and `result`
+    with the new out-of-fold scores.
+  """
+  numeric, codes = encoded
+  fold_novelty = novelty_lib.stack(
+    [
+      _fit_novelty(config, stats, f, numeric, codes, labels, tr)
+      for f, (tr, _) in enumerate(splits)
+    ]
+  )
+  folds_clf = classifier_lib.Classifier(
+    model_settings=model_settings(config),
+    variables=result.variables,
+    preprocessor=preprocessing.Preprocessor(schema, stats),
+    threshold=0.5,
+    novelty=fold_novelty,
+    novelty_weight=config.final.novelty,
+  )
+  oof_probs = tuple(
+    folds_clf.take([f]).predict_encoded(numeric[va], codes[va])
+    for f, (_, va) in enumerate(splits)
+  )
+  return fold_novelty, dataclasses.replace(result, oof_probs=oof_probs)
 
 
 def _fit_novelty(config, stats, member, numeric, codes, labels, rows):

@@ -237,6 +237,11 @@ def test_misspelt_config_field_fails_clearly(tmp_path):
     ('--config.model.input_dropout=-0.1', 'model.input_dropout'),
     ('--config.model.input_dropout=0.001', 'in [1/256, 255/256]'),
     ('--config.model.input_noise=-1', 'model.input_noise must be >= 0'),
+    ('--config.final.novelty=-1', 'final.novelty must be >= 0'),
+    (
+      '--config.final.novelty_rows=10',
+      'final.novelty_rows must be at least final.novelty_centroids',
+    ),
     ('--config.data.num_train=4', 'too few'),
     ("--config.cv.splits=('random','atack')", 'cv.splits must name'),
     ('--config.final.threshold_from=other', 'final.threshold_from'),
