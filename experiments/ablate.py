@@ -65,6 +65,7 @@ NSL_KDD_SET = (
   'configs/ablations/type_balance.py:1',
   'configs/ablations/input_noise.py:0.1',
   'configs/ablations/input_noise.py:0.3',
+  'configs/ablations/novelty.py:0',
 )
 TEST_KEYS = (
   ('accuracy', 'accuracy'),

@@ -40,7 +40,7 @@ ABLATIONS = {
     '0': {'train.type_balance': 0.0},
     '1': {'train.type_balance': 1.0},
   },
-  'novelty': {'1': {'final.novelty': 1.0}},
+  'novelty': {'0': {'final.novelty': 0.0}},
 }
 
 
