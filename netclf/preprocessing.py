@@ -256,17 +256,6 @@ def first_layer(stats, numeric, codes, xp=np):
   return matmul
 
 
-def squared_norms(stats, numeric, codes, xp=np):
-  """Returns `(featurize(...) ** 2).sum(1)` without building the input.
-
-  Each categorical column adds exactly one 1 to its one-hot block.
-
-  Args: as for `featurize`.
-  """
-  x = _standardized(stats, numeric, xp).astype(xp.float32)
-  return (x * x).sum(axis=1) + codes.shape[1]
-
-
 def count_nonfinite(schema, numeric):
   """Returns `{column: {'nan': n, 'posinf': n, 'neginf': n}}` where non-zero."""
   counts = {}
