@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 
 import pytest
@@ -34,3 +36,23 @@ def nsl_kdd_dir():
       pytest.fail(message)
     pytest.skip(message)
   return path
+
+
+def run_main(workdir, *overrides, config='configs/test.py', env=None):
+  """Runs `python -m netclf.main` on the CPU; returns the finished process."""
+  env = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
+  return subprocess.run(
+    [
+      sys.executable,
+      '-m',
+      'netclf.main',
+      f'--config={config}',
+      f'--workdir={workdir}',
+      *overrides,
+    ],
+    cwd=REPO_ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+    env=env,
+  )

@@ -2,9 +2,6 @@
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,24 +11,7 @@ from netclf import pipeline
 from netclf import synthetic
 from tests import conftest
 
-
-def _run(workdir, *overrides, config='configs/test.py', env=None):
-  env = dict(os.environ, JAX_PLATFORMS='cpu', **(env or {}))
-  return subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'netclf.main',
-      f'--config={config}',
-      f'--workdir={workdir}',
-      *overrides,
-    ],
-    cwd=conftest.REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
-    env=env,
-  )
+_run = conftest.run_main
 
 
 @pytest.fixture(scope='module')

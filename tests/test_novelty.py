@@ -2,8 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +15,7 @@ from netclf import pipeline
 from netclf import preprocessing as pp
 from netclf import synthetic
 from tests import conftest
+from tests.test_checkpoints import SETTINGS
 
 
 @pytest.fixture(scope='module')
@@ -114,16 +113,6 @@ def test_no_normal_rows_is_a_data_error(rows):
     )
 
 
-SETTINGS = {
-  'widths': [16, 8],
-  'dropouts': [0.2, 0.1],
-  'input_dropout': 0.3,
-  'residual': True,
-  'batch_norm': True,
-  'dtype': 'float32',
-}
-
-
 def _classifier(rows, weight):
   schema, (numeric, codes) = rows['schema'], rows['normal']
   halves = np.array_split(np.arange(len(numeric)), 2)
@@ -211,21 +200,11 @@ def test_a_checkpoint_missing_its_novelty_is_refused(rows, tmp_path):
 
 
 def _run(workdir, *overrides):
-  proc = subprocess.run(
-    [
-      sys.executable,
-      '-m',
-      'netclf.main',
-      '--config=configs/test.py',
-      f'--workdir={workdir}',
-      '--config.final.novelty=1.0',
-      '--config.final.novelty_centroids=8',
-      *overrides,
-    ],
-    cwd=conftest.REPO_ROOT,
-    capture_output=True,
-    text=True,
-    timeout=600,
+  proc = conftest.run_main(
+    workdir,
+    '--config.final.novelty=1.0',
+    '--config.final.novelty_centroids=8',
+    *overrides,
   )
   assert proc.returncode == 0, proc.stderr[-2000:]
   report = json.loads((workdir / 'report.json').read_text())

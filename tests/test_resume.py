@@ -244,7 +244,8 @@ def test_a_field_added_at_its_neutral_value_keeps_the_digest(path):
     _without(config, path)
   )
   with config.unlocked():
-    config[group][name] = 0.5
+    # Another value of the field's own type.
+    config[group][name] = pipeline.ADDED_FIELDS[path] + 1
   assert pipeline.fingerprint(config) != pipeline.fingerprint(
     _without(config, path)
   )
