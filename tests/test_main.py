@@ -246,10 +246,12 @@ def test_nsl_kdd_quick_run(tmp_path):
     '--config.train.epochs=2',
     '--config.train.warmup_epochs=1',
     '--config.cv.folds=3',
+    '--config.final.novelty_centroids=32',
     config='configs/nsl_kdd.py',
   )
   assert proc.returncode == 0, proc.stderr[-3000:]
   report = json.loads((tmp_path / 'report.json').read_text())
+  assert report['novelty'] == {'weight': 1.0, 'centroids': 32}
   assert set(report['test']) == {'KDDTest+', 'KDDTest-21'}
   assert report['data']['train_rows'] == 25_192
   assert report['test']['KDDTest+']['num_rows'] == 22_544
