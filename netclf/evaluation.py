@@ -516,6 +516,12 @@ def format_report(report: dict) -> str:
         f' {report.get("model_split", "n/a")} folds ({members} members)'
       )
     )
+  novelty = report.get('novelty')
+  if novelty:
+    lines.append(
+      f'Novelty: weight {novelty["weight"]:g}, {novelty["centroids"]}'
+      " centroids of each model's normal training rows"
+    )
   cv = report.get('cv') or {}
   for name, split in (cv.get('splits') or {}).items():
     lines += [''] + _fold_lines(split, name)

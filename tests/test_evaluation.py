@@ -244,6 +244,7 @@ def _sample_report():
         labels[:100], probs[:100], threshold=threshold
       ),
     },
+    'novelty': {'weight': 1.0, 'centroids': 256},
     'timing': {'compile_s': 3.21, 'train_s': 45.6, 'total_s': 50.0},
     'checkpoint': {'path': '/tmp/run/' + 'x' * 120, 'max_abs_diff': 0.0},
     'versions': {'jax': '0.5.0', 'flax': '0.10.2'},
@@ -268,6 +269,10 @@ def test_format_report_content_and_width():
   normal_row = next(line for line in lines if 'true normal' in line)
   assert normal_row.split()[2:] == [str(tn), str(fp)]
   assert 'compile 3.2 s' in text and 'total 50.0 s' in text
+  assert (
+    "Novelty: weight 1, 256 centroids of each model's normal training rows"
+    in lines
+  )
   assert 'max abs diff 0.00e+00' in text
   assert sum('GroupKFold by attack name' in line for line in lines) == 1
 
