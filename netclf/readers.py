@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
-import itertools
 import os
 import re
 import warnings
@@ -234,28 +233,92 @@ def _line_runs(
         head = line if line.endswith(b'\n') else line + b'\n'
         break
   start = len(lead) + 1  # The file line number of the next run's start.
-  first, end = True, False
-  while not end:
-    blocks, lines, rows, quotes = [], 0, 0, 0
-    while rows < chunk_rows or quotes % 2:
-      more = list(itertools.islice(f, max(chunk_rows - rows, 1)))
-      if not more:
-        end = True
-        break
-      block = b''.join(more)
-      blocks.append(block)
-      lines += len(more)
-      rows += len(more) - sum(map(bytes.isspace, more))
-      quotes += block.count(b'"')
+  lines = _Lines(f)
+  first = True
+  while True:
+    data, count, rows = lines.take(chunk_rows)
     if first:
       if head is None and not rows:
         raise DataError(f'{path}: file is empty')
-      yield _Source(b''.join(lead + blocks), name)
+      yield _Source(b''.join(lead) + data, name)
     elif rows and head is None:
-      yield _Source(b''.join(blocks), name, start - 1)
+      yield _Source(data, name, start - 1)
     elif rows:
-      yield _Source(head + b''.join(blocks), name, start - 2)
-    first, start = False, start + lines
+      yield _Source(head + data, name, start - 2)
+    if lines.ended:
+      return
+    first, start = False, start + count
+
+
+class _Lines:
+  """Takes runs of whole lines from a binary file read in large blocks.
+
+  Each block is split into lines once, with numpy, so that taking a run
+  costs a slice and no Python object per line.
+  """
+
+  MIN_READ, MAX_READ = 1 << 16, 1 << 26  # Bytes read at a time.
+
+  def __init__(self, f: io.BufferedReader):
+    self._f = f
+    self._block = b''
+    self._ends = np.zeros(0, np.int64)  # Each line's end in the block.
+    self._rows = np.zeros(0, np.int64)  # Non-blank lines up to each line.
+    self._next = 0  # The first line of the block not yet taken.
+    self._line_bytes = 256.0  # Mean line length, to size the next read.
+    self.ended = False
+
+  def _fill(self, lines: int) -> bool:
+    """Reads a block of about `lines` lines; False at the end of the file."""
+    size = int(self._line_bytes * lines)
+    block = self._f.read(min(max(size, self.MIN_READ), self.MAX_READ))
+    if not block:
+      self.ended = True
+      return False
+    if not block.endswith(b'\n'):
+      block += self._f.readline()
+    buf = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(buf == ord('\n')) + 1
+    if not len(ends) or ends[-1] != len(buf):
+      ends = np.append(ends, len(buf))
+    starts = np.concatenate([[0], ends[:-1]])
+    filled = np.ones(len(ends), bool)
+    # Blank lines start with whitespace; few others do.
+    for i in np.flatnonzero(np.isin(buf[starts], _WHITESPACE)):
+      filled[i] = not block[starts[i] : ends[i]].isspace()
+    self._block, self._ends, self._rows = block, ends, np.cumsum(filled)
+    self._next, self._line_bytes = 0, len(block) / len(ends)
+    return True
+
+  def take(self, rows: int) -> tuple[bytes, int, int]:
+    """Takes lines up to the `rows`-th non-blank one, then on to an even
+    count of double quotes, or to the end of the file.
+
+    Returns:
+      `(data, lines, rows)`: the lines' bytes, their count, and the count
+      of those that are not blank.
+    """
+    parts, lines, taken, quotes = [], 0, 0, 0
+    while taken < rows or quotes % 2:
+      if self._next == len(self._ends) and not self._fill(rows - taken):
+        break
+      first = self._next
+      before = self._rows[first - 1] if first else 0
+      if taken < rows:
+        last = int(np.searchsorted(self._rows, before + rows - taken))
+        last = min(last, len(self._ends) - 1)
+      else:  # Only a quoted field is open: one line more.
+        last = first
+      begin = self._ends[first - 1] if first else 0
+      parts.append(self._block[begin : self._ends[last]])
+      lines += last - first + 1
+      taken += int(self._rows[last] - before)
+      quotes += parts[-1].count(b'"')
+      self._next = last + 1
+    return b''.join(parts), lines, taken
+
+
+_WHITESPACE = np.frombuffer(b' \t\n\r\x0b\x0c', np.uint8)
 
 
 def _scan_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -269,8 +332,10 @@ def _scan_lines(data: bytes) -> tuple[np.ndarray, np.ndarray]:
   if buf[-1] != ord('\n'):
     ends = np.append(ends, len(buf))
   starts = np.concatenate([[0], ends[:-1] + 1])
-  commas = np.flatnonzero(buf == ord(','))
-  fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
+  # A line's fields are one more than the commas before its end that are
+  # not before its start, and those are the commas before the previous end.
+  commas = np.searchsorted(np.flatnonzero(buf == ord(',')), ends)
+  fields = np.diff(commas, prepend=0) + 1
   # Like pandas, skip lines holding only whitespace; they have no commas.
   blank = np.zeros(len(ends), bool)
   for i in np.flatnonzero(fields == 1):
@@ -381,10 +446,11 @@ def _require(table: _Table, columns: Sequence[str], what: str = 'column'):
 
 def _strings(column: pd.Series) -> np.ndarray:
   """Returns a column as an object array of stripped str, '' for missing."""
-  values = column.to_numpy(dtype=object, na_value='')
   # Strip each distinct value once: such columns hold few distinct strings.
-  codes, uniques = pd.factorize(values)
-  return np.array([str(u).strip() for u in uniques], dtype=object)[codes]
+  # Missing values get code -1, which picks the '' appended last.
+  codes, uniques = pd.factorize(column)
+  stripped = [str(u).strip() for u in uniques] + ['']
+  return np.array(stripped, dtype=object)[codes]
 
 
 def _is_float(text: str) -> bool:

@@ -471,7 +471,12 @@ def _chunked_cases(tmp_path):
 
 
 @pytest.mark.parametrize('chunk_rows', [1, 2, 3, 1000])
-def test_iter_read_chunks_join_to_the_whole_file(tmp_path, chunk_rows):
+@pytest.mark.parametrize('read_bytes', [1, 7, readers._Lines.MIN_READ])
+def test_iter_read_chunks_join_to_the_whole_file(
+  tmp_path, monkeypatch, chunk_rows, read_bytes
+):
+  # Small reads end blocks inside lines and runs across several blocks.
+  monkeypatch.setattr(readers._Lines, 'MIN_READ', read_bytes)
   for format, path, options in _chunked_cases(tmp_path):
     whole = readers.read(format, path, **options)
     chunks = list(
@@ -535,7 +540,11 @@ def test_iter_read_width_must_match_the_first_row(tmp_path):
     list(readers.iter_read('nsl_kdd', path, chunk_rows=2))
 
 
-def test_iter_read_keeps_a_quoted_field_in_one_chunk(tmp_path):
+@pytest.mark.parametrize('read_bytes', [1, readers._Lines.MIN_READ])
+def test_iter_read_keeps_a_quoted_field_in_one_chunk(
+  tmp_path, monkeypatch, read_bytes
+):
+  monkeypatch.setattr(readers._Lines, 'MIN_READ', read_bytes)
   path = tmp_path / 'flows.csv'
   path.write_text('note,bytes,label\n"two\nlines",1,0\nx,2,1\n"y",3,0\n')
   options = {'label_column': 'label', 'benign_labels': ['0']}
@@ -544,6 +553,15 @@ def test_iter_read_keeps_a_quoted_field_in_one_chunk(tmp_path):
   assert features['note'].tolist() == ['two\nlines', 'x', 'y']
   assert features['bytes'].tolist() == [1, 2, 3]
   assert labels.tolist() == [0, 1, 0]
+
+
+def test_iter_read_counts_rows_that_start_with_whitespace(tmp_path):
+  path = tmp_path / 'flows.csv'
+  path.write_text('note,bytes,label\n  a,1,0\n \t\n\tb,2,1\n\n c,3,0\n')
+  options = {'label_column': 'label', 'benign_labels': ['0']}
+  chunks = list(readers.iter_read('csv', path, chunk_rows=2, **options))
+  assert [len(ds) for ds in chunks] == [2, 1]
+  assert _concat(chunks)[0]['bytes'].tolist() == [1, 2, 3]
 
 
 def test_iter_read_file_errors(tmp_path):
