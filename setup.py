@@ -22,6 +22,6 @@ setuptools.setup(
     'tqdm>=4.66',
   ],
   extras_require={
-    'test': ['pytest>=8', 'ruff>=0.6'],
+    'test': ['pytest>=8', 'pytest-xdist>=3.5', 'ruff>=0.6'],
   },
 )
