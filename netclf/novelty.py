@@ -15,8 +15,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from sklearn import cluster
-from sklearn import exceptions
 
 from netclf import preprocessing
 from netclf.readers import DataError
@@ -75,6 +73,10 @@ def fit(stats, numeric, codes, *, num_centroids, max_rows, seed):
   if len(numeric) > max_rows:
     pick = np.sort(rng.choice(len(numeric), max_rows, replace=False))
     numeric, codes = numeric[pick], codes[pick]
+  # Scoring never fits, and scikit-learn takes over a second to import.
+  from sklearn import cluster
+  from sklearn import exceptions
+
   x = preprocessing.featurize(stats, numeric, codes)
   k = min(num_centroids, len(np.unique(x, axis=0)))
   with warnings.catch_warnings():

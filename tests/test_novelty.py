@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from sklearn import cluster
 
 from netclf import checkpoints
 from netclf import classifier
@@ -87,9 +88,9 @@ def test_fewer_distinct_rows_than_centroids_repeat_centroids(rows):
 
 def test_max_rows_bounds_the_rows_kmeans_sees(rows, monkeypatch):
   seen = []
-  fit = novelty.cluster.KMeans.fit
+  fit = cluster.KMeans.fit
   monkeypatch.setattr(
-    novelty.cluster.KMeans,
+    cluster.KMeans,
     'fit',
     lambda self, x: seen.append(len(x)) or fit(self, x),
   )
