@@ -121,7 +121,8 @@ class Classifier:
 
   def predict_encoded(self, numeric, codes):
     """Attack probabilities for rows already passed through `encode`."""
-    return np.asarray(self.scores_on_device(numeric, codes)).astype(np.float64)
+    scores = np.asarray(self._padded_scores(numeric, codes))
+    return scores[: len(numeric)].astype(np.float64)
 
   def scores_on_device(self, numeric, codes):
     """The float32 scores of `predict_encoded`, as a `jax.Array`.
@@ -129,24 +130,30 @@ class Classifier:
     It returns once the work is dispatched, not when it is done, so the
     caller can do other work while the device scores.
     """
+    return self._padded_scores(numeric, codes)[: len(numeric)]
+
+  def _padded_scores(self, numeric, codes):
+    """Scores of the rows padded to whole chunks, a power of two in size.
+
+    Padding keeps the programs compiled few: a new row count seldom needs
+    one of its own.
+    """
     n = len(numeric)
     chunk = min(CHUNK_ROWS, max(8, 1 << max(n - 1, 1).bit_length()))
     padded = -(-n // chunk) * chunk
     numeric = np.pad(numeric, ((0, padded - n), (0, 0)))
     codes = np.pad(codes, ((0, padded - n), (0, 0)))
-    stats = jax.tree.map(jnp.asarray, self.preprocessor.stats)
-    novelty = jax.tree.map(jnp.asarray, self.novelty)
+    # The host arrays go to the jitted call as they are: its own transfer
+    # costs a fraction of converting them leaf by leaf, which took most of
+    # a one-row call.
+    score = functools.partial(
+      self._score, self.variables, self.preprocessor.stats, self.novelty
+    )
     out = [
-      self._score(
-        self.variables,
-        stats,
-        novelty,
-        numeric[i : i + chunk],
-        codes[i : i + chunk],
-      )
+      score(numeric[i : i + chunk], codes[i : i + chunk])
       for i in range(0, padded, chunk)
     ]
-    return jnp.concatenate(out)[:n]
+    return out[0] if len(out) == 1 else jnp.concatenate(out)
 
   def encode(self, features, *, source='input'):
     return preprocessing.encode(

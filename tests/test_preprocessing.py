@@ -177,6 +177,20 @@ def test_missing_column_is_named():
     pp.encode(schema, _frame().drop(columns=['rate']), source='flows.csv')
 
 
+@pytest.mark.parametrize(
+  'dtype', ['int64', 'uint8', 'float32', 'Int64', object]
+)
+def test_numbers_of_any_type_and_column_order_encode_alike(dtype):
+  schema, _, _, _ = _fit(_frame())
+  values = [0, 3, 250, 7, 1, 12]
+  frame = _frame(6).assign(bytes=pd.Series(values).astype(dtype))
+  numeric, _ = pp.encode(schema, frame[frame.columns[::-1]])
+  want = np.stack(
+    [values, frame['rate'], frame['delta']], axis=1, dtype=np.float32
+  )
+  np.testing.assert_array_equal(numeric, want)
+
+
 def test_text_in_a_numeric_column_is_named_with_its_row():
   schema, _, _, _ = _fit(_frame())
   frame = _frame(5).astype({'bytes': object})
