@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from netclf import checkpoints
 from netclf import cli
+from netclf import compile_cache
 from netclf import cross_validation
 from netclf import pipeline
 from netclf import readers
@@ -38,6 +39,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.setup_logging()
+  compile_cache.configure()
   if FLAGS.config.distributed:
     # Every host runs this same command; JAX finds its peers from the
     # cluster environment (TPU pods, SLURM, or the JAX_COORDINATOR_* vars).

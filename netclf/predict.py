@@ -36,6 +36,7 @@ from absl import logging
 
 from netclf import checkpoints
 from netclf import cli
+from netclf import compile_cache
 from netclf import preprocessing
 from netclf import readers
 from netclf import xla_flags
@@ -323,6 +324,7 @@ def main(argv):
   if len(argv) > 1:
     cli.fail(f'unexpected arguments: {" ".join(argv[1:])}')
   cli.setup_logging()
+  compile_cache.configure()
   try:
     clf, _ = checkpoints.load(FLAGS.checkpoint)
     score_file(

@@ -17,7 +17,12 @@ _run = conftest.run_main
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('run')
-  proc = _run(workdir, '--config.plots=True')
+  # A cache of its own, where netclf puts it, not the session's.
+  env = {
+    'JAX_COMPILATION_CACHE_DIR': '',
+    'NETCLF_COMPILATION_CACHE_DIR': str(_cache_dir(workdir)),
+  }
+  proc = _run(workdir, '--config.plots=True', env=env)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return workdir, proc
 
@@ -39,6 +44,20 @@ def test_report_has_the_documented_fields(finished_run):
   assert report['checkpoint']['verified'] is True
   assert report['checkpoint']['max_abs_diff'] <= 1e-6
   assert test['at_0.5']['threshold'] == 0.5
+
+
+def _cache_dir(workdir):
+  return workdir.parent / f'{workdir.name}_compiled'
+
+
+def test_compiled_programs_are_kept_for_later_runs(finished_run):
+  workdir, _ = finished_run
+  report = json.loads((workdir / 'report.json').read_text())
+  cache = _cache_dir(workdir)
+  assert report['compilation_cache'] == str(cache)
+  kept = [f.name for f in cache.iterdir()]
+  for program in ('warmup_epoch', 'main_epoch'):
+    assert any(program in name for name in kept), kept
 
 
 def test_both_split_modes_are_reported(finished_run):
