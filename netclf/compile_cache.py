@@ -19,11 +19,6 @@ import os
 import jax
 from absl import logging
 
-# Every program is kept, however fast it compiles: the small ones (metrics,
-# scoring) add up to seconds of a run, and each is a small file.
-MIN_COMPILE_S = 0.0
-
-
 def default_dir(environ):
   base = environ.get('XDG_CACHE_HOME') or os.path.join(
     os.path.expanduser('~'), '.cache'
@@ -52,9 +47,7 @@ def configure(environ=None):
     # A run does not need the cache: it compiles as it would without one.
     logging.warning('compilation cache off: cannot create %s: %s', path, e)
     return None
+  # Only programs that took a second or more to compile are kept (JAX's
+  # default): the epochs and the scorers, not each small array operation.
   jax.config.update('jax_compilation_cache_dir', path)
-  if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in environ:
-    jax.config.update(
-      'jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_S
-    )
   return path
