@@ -19,6 +19,7 @@ import os
 import jax
 from absl import logging
 
+
 def default_dir(environ):
   base = environ.get('XDG_CACHE_HOME') or os.path.join(
     os.path.expanduser('~'), '.cache'
