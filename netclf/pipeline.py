@@ -773,7 +773,7 @@ def train_and_evaluate(config, workdir):
     'checkpoint': checkpoint,
     'devices': _devices_line(),
     'xla_flags': os.environ.get('XLA_FLAGS', ''),
-    'compilation_cache': jax.config.jax_compilation_cache_dir,
+    'compilation_cache': jax.config.jax_compilation_cache_dir or None,
     'versions': package_versions(),
     'config': json.loads(config.to_json_best_effort()),
   }

@@ -17,7 +17,8 @@ _run = conftest.run_main
 @pytest.fixture(scope='module')
 def finished_run(tmp_path_factory):
   workdir = tmp_path_factory.mktemp('run')
-  # A cache of its own, where netclf puts it, not the session's.
+  # A cache of its own, not the session's: with JAX's directory empty,
+  # netclf chooses, as it does on a user's machine.
   env = {
     'JAX_COMPILATION_CACHE_DIR': '',
     'NETCLF_COMPILATION_CACHE_DIR': str(_cache_dir(workdir)),
